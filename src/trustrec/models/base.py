@@ -1,0 +1,260 @@
+"""The ``Recommender`` contract and the machinery every model shares.
+
+A model subclass sets ``name`` and ``config_class`` and implements four methods:
+``_fit(dataset)``, ``_score(users) -> (b, n_items)``, ``_state() -> arrays`` and
+``_load_state(arrays)``. Everything else — fitted checks, batched scoring, seen-item
+masking, candidate sets, deterministic top-K, cold-user fallback, save/load with a
+verified manifest — lives here once.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+from trustrec import __version__
+from trustrec.data.dataset import Dataset
+from trustrec.data.ids import IdIndex
+from trustrec.data.recommendations import Recommendations
+from trustrec.errors import ArtifactError, ModelError
+from trustrec.models import artifact
+from trustrec.models.config import Config
+from trustrec.models.topk import mask_seen, top_k
+
+log = logging.getLogger(__name__)
+
+#: Upper bound on the number of floats in one dense score block (users × items).
+SCORE_BLOCK = 1 << 23
+
+
+class Recommender:
+    """Base class of all trustrec models (``fit`` → ``score`` / ``recommend`` / ``predict``).
+
+    Users and items are dense indices of the training ``Dataset``'s ``IdIndex``es; see
+    :mod:`trustrec.models.external` for calls with external IDs. Learned state ends in
+    ``_``; ``__init__`` only stores the configuration.
+    """
+
+    name: ClassVar[str] = "base"
+    config_class: ClassVar[type[Config]] = Config
+    #: True for models whose ``predict`` estimates ratings on the training scale.
+    predicts_ratings: ClassVar[bool] = False
+
+    def __init__(self, config: Config | None = None, **params: Any) -> None:
+        if config is not None and not isinstance(config, self.config_class):
+            raise ModelError(f"model '{self.name}' expects a {self.config_class.__name__}, "
+                             f"got {type(config).__name__}")
+        base = config if config is not None else self.config_class()
+        self.config = base.replace(**params) if params else base
+        self.fitted_ = False
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.to_dict().items())
+        return f"{type(self).__name__}({args})"
+
+    # ------------------------------------------------------------------ subclass hooks
+    def _fit(self, dataset: Dataset) -> None:
+        raise NotImplementedError
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        """Scores of all items for ``users`` (int32 indices): float array (len(users), n_items)."""
+        raise NotImplementedError
+
+    def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
+        """Score of each ``(users[i], items[i])`` pair; override with a cheaper formula."""
+        out = np.empty(len(users), dtype=np.float32)
+        uniq, inverse = np.unique(users, return_inverse=True)
+        step = max(1, SCORE_BLOCK // max(1, self.n_items_))
+        for start in range(0, len(uniq), step):
+            block = self._score(uniq[start:start + step])
+            sel = (inverse >= start) & (inverse < start + step)
+            out[sel] = block[inverse[sel] - start, items[sel]]
+        return out
+
+    def _state(self) -> dict[str, np.ndarray]:
+        raise NotImplementedError
+
+    def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ fitting
+    def fit(self, dataset: Dataset) -> Self:
+        """Learn from ``dataset``; returns ``self``."""
+        if len(dataset) == 0:
+            raise ModelError(f"model '{self.name}': cannot fit on an empty dataset")
+        self.user_index_: IdIndex = dataset.user_index
+        self.item_index_: IdIndex = dataset.item_index
+        self.n_users_ = dataset.n_users
+        self.n_items_ = dataset.n_items
+        seen = dataset.csr.copy()
+        seen.data = np.ones_like(seen.data)
+        self.seen_: sp.csr_matrix = seen
+        self.item_popularity_ = np.asarray(seen.sum(axis=0)).ravel().astype(np.float32)
+        self.train_mean_ = float(dataset.value.mean())
+        self.fingerprint_ = dataset.fingerprint()
+        self._fit(dataset)
+        self.fitted_ = True
+        return self
+
+    def _check_fitted(self) -> None:
+        if not getattr(self, "fitted_", False):
+            raise ModelError(f"model '{self.name}' is not fitted; call fit() or load() first")
+
+    def _check_users(self, users: np.ndarray | list[int] | int) -> np.ndarray:
+        arr = np.atleast_1d(np.asarray(users))
+        if arr.dtype.kind not in "iu":
+            raise ModelError(f"model '{self.name}': users must be integer indices; use "
+                             "trustrec.models.external for external IDs")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_users_):
+            raise ModelError(f"model '{self.name}': user index out of range [0, {self.n_users_})")
+        return arr.astype(np.int32)
+
+    def _check_items(self, items: np.ndarray | list[int]) -> np.ndarray:
+        arr = np.atleast_1d(np.asarray(items))
+        if arr.dtype.kind not in "iu":
+            raise ModelError(f"model '{self.name}': items must be integer indices")
+        if arr.size and (arr.min() < 0 or arr.max() >= self.n_items_):
+            raise ModelError(f"model '{self.name}': item index out of range [0, {self.n_items_})")
+        return arr.astype(np.int32)
+
+    # ------------------------------------------------------------------ inference
+    @property
+    def history_lengths(self) -> np.ndarray:
+        """Number of training interactions per user index."""
+        self._check_fitted()
+        return np.diff(self.seen_.indptr)
+
+    def _score_block(self, users: np.ndarray) -> np.ndarray:
+        """Model scores, with popularity for users that had no training interactions."""
+        scores = np.asarray(self._score(users), dtype=np.float32)
+        cold = np.diff(self.seen_.indptr)[users] == 0
+        if cold.any():
+            scores = scores.copy() if not scores.flags.writeable else scores
+            scores[cold] = self.item_popularity_
+        return scores
+
+    def score(self, users: np.ndarray | list[int], items: np.ndarray | None = None) -> np.ndarray:
+        """Dense scores (len(users), n_items) — or (len(users), len(items)) for given items."""
+        self._check_fitted()
+        users = self._check_users(users)
+        cols = None if items is None else self._check_items(items)
+        width = self.n_items_ if cols is None else len(cols)
+        out = np.empty((len(users), width), dtype=np.float32)
+        step = max(1, SCORE_BLOCK // max(1, self.n_items_))
+        for start in range(0, len(users), step):
+            block = self._score_block(users[start:start + step])
+            out[start:start + step] = block if cols is None else block[:, cols]
+        return out
+
+    def recommend(
+        self,
+        users: np.ndarray | list[int],
+        k: int = 10,
+        exclude_seen: bool = True,
+        candidates: np.ndarray | None = None,
+    ) -> Recommendations:
+        """Top-``k`` items per user, best first, ties broken by lower item index.
+
+        ``exclude_seen`` drops items the user interacted with in training; ``candidates``
+        (item indices) restricts the lists to that set. Users without training history
+        get the most popular items.
+        """
+        self._check_fitted()
+        users = self._check_users(users)
+        if k < 1:
+            raise ModelError(f"model '{self.name}': k must be ≥ 1, got {k}")
+        allowed = None
+        if candidates is not None:
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[self._check_items(candidates)] = True
+        items_out = np.empty((len(users), k), dtype=np.int32)
+        scores_out = np.empty((len(users), k), dtype=np.float32)
+        step = max(1, SCORE_BLOCK // max(1, self.n_items_))
+        for start in range(0, len(users), step):
+            rows = users[start:start + step]
+            block = np.array(self._score_block(rows), dtype=np.float32, copy=True)
+            np.nan_to_num(block, copy=False, nan=-np.inf)
+            if exclude_seen:
+                mask_seen(block, self.seen_, rows)
+            if allowed is not None:
+                block[:, ~allowed] = -np.inf
+            items_out[start:start + step], scores_out[start:start + step] = top_k(block, k)
+        return Recommendations(users=users, items=items_out, scores=scores_out,
+                               user_index=self.user_index_, item_index=self.item_index_)
+
+    def predict(self, users: np.ndarray | list[int], items: np.ndarray | list[int]) -> np.ndarray:
+        """Score (rating estimate for rating models) of each ``(users[i], items[i])`` pair."""
+        self._check_fitted()
+        users, items = self._check_users(users), self._check_items(items)
+        if len(users) != len(items):
+            raise ModelError(f"predict: {len(users)} users but {len(items)} items")
+        return np.asarray(self._predict(users, items), dtype=np.float32)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model to directory ``path`` (manifest + arrays, no pickle)."""
+        self._check_fitted()
+        arrays = {f"state.{k}": v for k, v in self._state().items()}
+        arrays.update({
+            "index.user_ids": self.user_index_.ids,
+            "index.item_ids": self.item_index_.ids,
+            "seen.indptr": self.seen_.indptr.astype(np.int64),
+            "seen.indices": self.seen_.indices.astype(np.int32),
+        })
+        manifest = {
+            "model": self.name,
+            "config": self.config.to_dict(),
+            "trustrec_version": __version__,
+            "dataset_fingerprint": self.fingerprint_,
+            "n_users": self.n_users_,
+            "n_items": self.n_items_,
+            "train_mean": self.train_mean_,
+            "user_id_kind": self.user_index_.kind,
+            "item_id_kind": self.item_index_.kind,
+        }
+        return artifact.write_artifact(path, manifest, arrays)
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str]) -> Recommender:
+        """Load a saved model, verifying every array against the manifest.
+
+        Called on :class:`Recommender` itself it returns whichever model the directory
+        holds; called on a subclass it refuses a directory holding another model.
+        """
+        from trustrec.models.registry import get_model_class
+
+        manifest = artifact.read_manifest(path)
+        name = manifest.get("model")
+        model_cls = get_model_class(str(name)) if cls is Recommender else cls
+        if model_cls.name != name:
+            raise ArtifactError(f"{path}: holds model '{name}', not '{model_cls.name}'")
+        arrays = artifact.read_arrays(path, manifest)
+        try:
+            config = model_cls.config_class.from_params(manifest.get("config", {}), model=name)
+            model = model_cls(config)
+            model.user_index_ = IdIndex(arrays.pop("index.user_ids"), manifest["user_id_kind"])
+            model.item_index_ = IdIndex(arrays.pop("index.item_ids"), manifest["item_id_kind"])
+            model.n_users_, model.n_items_ = int(manifest["n_users"]), int(manifest["n_items"])
+            if (len(model.user_index_), len(model.item_index_)) != (model.n_users_,
+                                                                     model.n_items_):
+                raise ArtifactError(f"{path}: index sizes differ from the manifest")
+            indptr, indices = arrays.pop("seen.indptr"), arrays.pop("seen.indices")
+            model.seen_ = sp.csr_matrix(
+                (np.ones(len(indices), np.float32), indices, indptr),
+                shape=(model.n_users_, model.n_items_))
+            model.item_popularity_ = np.bincount(
+                indices, minlength=model.n_items_).astype(np.float32)
+            model.train_mean_ = float(manifest["train_mean"])
+            model.fingerprint_ = str(manifest["dataset_fingerprint"])
+            state = {k.removeprefix("state."): v for k, v in arrays.items()}
+            model._load_state(state)
+        except (KeyError, ValueError, TypeError) as exc:
+            raise ArtifactError(f"{path}: inconsistent artifact ({type(exc).__name__}: {exc})") \
+                from None
+        model.fitted_ = True
+        return model
