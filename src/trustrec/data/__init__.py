@@ -2,6 +2,11 @@
 
 from trustrec.data.dataset import Dataset
 from trustrec.data.ids import IdIndex
+from trustrec.data.movielens import load_ml100k_folds, load_movielens
+from trustrec.data.readers import LoadResult, load, read_interactions
 from trustrec.data.recommendations import PAD, Recommendations
+from trustrec.data.validate import CleaningReport, clean_interactions
 
 __all__ = ["PAD", "Dataset", "IdIndex", "Recommendations"]
+__all__ += ["CleaningReport", "LoadResult", "clean_interactions", "load", "load_ml100k_folds",
+            "load_movielens", "read_interactions"]

@@ -97,6 +97,8 @@ class IdIndex:
         arr = np.asarray(external)
         if arr.ndim == 0:
             arr = arr.reshape(1)
+        if arr.size == 0:  # np.asarray([]) is float64: an empty query of the index's kind
+            return np.empty(0, dtype=self._ids.dtype), np.ones(0, dtype=bool)
         if self._kind == "str":
             return _as_id_array(arr, "str"), np.ones(arr.shape[0], dtype=bool)
         if arr.dtype.kind in "iu":
@@ -143,4 +145,5 @@ class IdIndex:
         new = pd.unique(query[~known])
         if len(new) == 0:
             return self
-        return IdIndex(np.concatenate([self._ids, np.asarray(new).astype(self._ids.dtype)]))
+        # concatenate without casting to the old dtype: '<U1' would truncate "bb" to "b"
+        return IdIndex(np.concatenate([self._ids, np.asarray(new)]), kind=self._kind)
