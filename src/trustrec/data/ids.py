@@ -26,10 +26,8 @@ def _as_id_array(values: Any, kind: str | None = None) -> np.ndarray:
         raise DataError(f"expected integer IDs, got values of dtype {arr.dtype}")
     if arr.dtype.kind == "U":
         return arr
-    if arr.dtype.kind in "iu":
+    if arr.dtype.kind in "iuOS":
         return arr.astype(str)
-    if arr.dtype.kind == "O" or arr.dtype.kind == "S":
-        return np.array([str(v) for v in arr.tolist()], dtype=str) if arr.size else arr.astype(str)
     raise DataError(f"IDs must be strings or integers, got values of dtype {arr.dtype}")
 
 
