@@ -1,6 +1,14 @@
 """Recommenders behind one contract (:class:`Recommender`) and a name registry."""
 
-from trustrec.models import popularity  # noqa: F401  (registers the model)
+from trustrec.models import (
+    als,  # noqa: F401  (registers the model)
+    baseline,  # noqa: F401  (registers the model)
+    bpr,  # noqa: F401  (registers the model)
+    ease,  # noqa: F401  (registers the model)
+    itemknn,  # noqa: F401  (registers the model)
+    mf,  # noqa: F401  (registers the model)
+    popularity,  # noqa: F401  (registers the model)
+)
 from trustrec.models.base import Recommender
 from trustrec.models.config import Config
 from trustrec.models.registry import available_models, create_model, get_model_class, register

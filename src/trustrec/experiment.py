@@ -1,0 +1,120 @@
+"""Train several models on one split and evaluate them the same way (demo, CLI, benchmarks)."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from trustrec.data.split import Split
+from trustrec.errors import ConfigError
+from trustrec.evaluation import EvaluationResult, evaluate_ranking, evaluate_ratings
+from trustrec.models import Recommender, create_model
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A model name and its (possibly string-valued) hyper-parameters."""
+
+    name: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, text: str) -> ModelSpec:
+        """Parse ``"ease"`` or ``"ease:l2=200,implicit=true"``."""
+        name, _, rest = text.partition(":")
+        return cls(name.strip(), parse_params(rest.split(",")) if rest.strip() else {})
+
+    def build(self, seed: int | None = None) -> Recommender:
+        """A fresh, unfitted model."""
+        return create_model(self.name, self.params, seed=seed)
+
+    def label(self) -> str:
+        """``name`` or ``name(k=v, …)`` for tables."""
+        if not self.params:
+            return self.name
+        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
+
+
+def parse_params(items: Sequence[str]) -> dict[str, str]:
+    """Turn ``["l2=500", "implicit=true"]`` into a dict (``ConfigError`` on a malformed item)."""
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"parameter {item!r} is not of the form key=value")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@dataclass(frozen=True)
+class ModelRun:
+    """One model's fit time and its evaluation on one split."""
+
+    spec: ModelSpec
+    fit_seconds: float
+    recommend_seconds: float
+    ranking: EvaluationResult
+    ratings: EvaluationResult | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready summary."""
+        return {
+            "model": self.spec.name,
+            "params": dict(self.spec.params),
+            "fit_seconds": self.fit_seconds,
+            "recommend_seconds": self.recommend_seconds,
+            "ranking": self.ranking.to_dict(),
+            "ratings": None if self.ratings is None else self.ratings.to_dict(),
+        }
+
+
+def compare_models(
+    split: Split,
+    specs: Sequence[ModelSpec],
+    k: int = 10,
+    seed: int = 0,
+    on_done: Callable[[ModelRun], None] | None = None,
+) -> list[ModelRun]:
+    """Fit each model on ``split.train`` and evaluate top-``k`` lists (and ratings where the
+    model predicts them) on ``split.test``."""
+    runs = []
+    for spec in specs:
+        model = spec.build(seed=seed)
+        start = time.perf_counter()
+        model.fit(split.train)
+        fit_s = time.perf_counter() - start
+        start = time.perf_counter()
+        ranking = evaluate_ranking(model, split.train, split.test, k=k, seed=seed)
+        rec_s = time.perf_counter() - start
+        ratings = None
+        if model.predicts_ratings and split.test.explicit:
+            ratings = evaluate_ratings(model, split.train, split.test, seed=seed)
+        run = ModelRun(spec, fit_s, rec_s, ranking, ratings)
+        log.info("%s: fit %.2fs, evaluate %.2fs", spec.label(), fit_s, rec_s)
+        runs.append(run)
+        if on_done is not None:
+            on_done(run)
+    return runs
+
+
+def summary_rows(runs_per_split: Sequence[Sequence[ModelRun]], k: int) -> list[dict[str, Any]]:
+    """One row per model: metric means over splits (ranking, then ratings), fit seconds."""
+    rows = []
+    for i, first in enumerate(runs_per_split[0]):
+        runs = [split_runs[i] for split_runs in runs_per_split]
+        row: dict[str, Any] = {"model": first.spec.label()}
+        for name in (f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"map@{k}", "coverage", "arp"):
+            row[name] = float(np.mean([r.ranking.metrics.get(name, np.nan) for r in runs]))
+        if first.ratings is not None:
+            for name in ("rmse", "mae"):
+                row[name] = float(np.mean([r.ratings.metrics[name] for r in runs]))
+        row["fit_s"] = float(np.mean([r.fit_seconds for r in runs]))
+        rows.append(row)
+    return rows
