@@ -225,15 +225,23 @@ def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, see
     return split.split_dataset(dataset, protocol, **options)
 
 
+def _format(column: str, value: object) -> str:
+    if not isinstance(value, float):
+        return "–" if value is None else str(value)
+    if value != value:  # NaN
+        return "–"
+    return f"{value:.1f}" if column == "arp" else f"{value:.2f}" if column.endswith("_s") \
+        else f"{value:.4f}"
+
+
 def _print_table(title: str, rows: list[dict]) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     table = Table(title=title)
     for col in columns:
-        table.add_column(col, justify="left" if col == "model" else "right")
+        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
     for row in rows:
-        table.add_row(*[f"{row[c]:.4f}" if isinstance(row.get(c), float) else str(row.get(c, "–"))
-                        for c in columns])
-    out.print(table)
+        table.add_row(*[_format(c, row.get(c)) for c in columns])
+    Console(width=max(out.width, 150)).print(table)  # never squeeze numbers
 
 
 @app.command("models")

@@ -112,9 +112,9 @@ def summary_rows(runs_per_split: Sequence[Sequence[ModelRun]], k: int) -> list[d
         row: dict[str, Any] = {"model": first.spec.label()}
         for name in (f"ndcg@{k}", f"recall@{k}", f"precision@{k}", f"map@{k}", "coverage", "arp"):
             row[name] = float(np.mean([r.ranking.metrics.get(name, np.nan) for r in runs]))
-        if first.ratings is not None:
-            for name in ("rmse", "mae"):
-                row[name] = float(np.mean([r.ratings.metrics[name] for r in runs]))
+        for name in ("rmse", "mae"):  # None for models that do not predict ratings
+            row[name] = (None if first.ratings is None else
+                         float(np.mean([r.ratings.metrics[name] for r in runs if r.ratings])))
         row["fit_s"] = float(np.mean([r.fit_seconds for r in runs]))
         rows.append(row)
     return rows
