@@ -12,7 +12,7 @@ $(STAMP): pyproject.toml
 	# the CPU build of torch lies on local disk at this exact pin; install it before anything
 	# that depends on torch, or pip would pull a multi-GB CUDA build
 	$(BIN)/python -m pip install --quiet torch==2.13.0
-	$(BIN)/python -m pip install --quiet -e ".[dev]"
+	$(BIN)/python -m pip install --quiet -e ".[dev,all]"
 	touch $(STAMP)
 
 install: $(STAMP)
