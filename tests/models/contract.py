@@ -18,6 +18,9 @@ class ModelContract:
 
     model_name: ClassVar[str] = ""
     params: ClassVar[dict[str, Any]] = {}
+    #: Whether scoring a user's training history at call time equals scoring the trained
+    #: user (false for approximations such as a least-squares fold-in).
+    history_exact: ClassVar[bool] = True
 
     def make(self) -> Recommender:
         return create_model(self.model_name, self.params, seed=0)
@@ -83,3 +86,22 @@ class ModelContract:
         pred = fitted.predict(users, items)
         full = fitted.score(users)
         np.testing.assert_allclose(pred, full[np.arange(4), items], rtol=1e-5, atol=1e-6)
+
+    def test_recommend_from_a_given_history(self, fitted: Recommender,
+                                            planted: Dataset) -> None:
+        user = 4
+        row = planted.csr[user]
+        if type(fitted)._score_history is Recommender._score_history:
+            with pytest.raises(ModelError, match="given history"):
+                fitted.recommend_history(row.indices, k=5)
+            return
+        values = row.data.astype(np.float32)
+        scores = fitted.score_history(row.indices, values)
+        assert scores.shape == (planted.n_items,)
+        if self.history_exact:
+            np.testing.assert_allclose(scores, fitted.score([user])[0], rtol=1e-4, atol=1e-5)
+        items, top = fitted.recommend_history(row.indices, k=5, values=values)
+        assert not set(items) & set(row.indices)
+        assert np.all(np.diff(top) <= 0)
+        trained = fitted.recommend([user], k=5).items[0]
+        assert len(set(items) & set(trained)) >= (5 if self.history_exact else 2)

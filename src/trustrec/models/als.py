@@ -155,6 +155,9 @@ class Als(FactorRecommender):
         lhs[np.diag_indices_from(lhs)] += self.config.regularization
         return np.linalg.solve(lhs, y.T @ confidence).astype(np.float32)
 
+    def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return self.item_factors_ @ self.fold_in(items, values)
+
     def _state(self) -> dict[str, np.ndarray]:
         state = super()._state()
         if self.config.bm25:

@@ -76,6 +76,13 @@ class Recommender:
             out[sel] = block[inverse[sel] - start, items[sel]]
         return out
 
+    def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Scores (n_items,) for a history given at call time (item indices in time order and
+        their values) instead of a trained user; models that can do this override it."""
+        raise ModelError(f"model '{self.name}' cannot recommend from a given history without "
+                         "retraining; models that can: itemknn, ease, hybrid, als, content, "
+                         "popularity and the sequential models")
+
     def _state(self) -> dict[str, np.ndarray]:
         raise NotImplementedError
 
@@ -186,6 +193,54 @@ class Recommender:
             items_out[start:start + step], scores_out[start:start + step] = top_k(block, k)
         return Recommendations(users=users, items=items_out, scores=scores_out,
                                user_index=self.user_index_, item_index=self.item_index_)
+
+    def score_history(self, items: np.ndarray | list[int],
+                      values: np.ndarray | list[float] | None = None) -> np.ndarray:
+        """Scores of all items (n_items,) for a user known only by a recent history.
+
+        ``items`` are item indices in time order (oldest first), ``values`` their ratings or
+        weights (1 when omitted). No retraining: this is what a live service calls after each
+        event, and what serves users who arrived after training.
+        """
+        self._check_fitted()
+        items = self._check_items(items)
+        if values is None:
+            vals = np.ones(len(items), dtype=np.float32)
+        else:
+            vals = np.atleast_1d(np.asarray(values, dtype=np.float32))
+            if vals.shape != items.shape or not np.isfinite(vals).all():
+                raise ModelError(f"model '{self.name}': history values must be {len(items)} "
+                                 f"finite numbers, one per item; got shape {vals.shape}")
+        if len(items) == 0:
+            return self.item_popularity_.copy()
+        scores = np.asarray(self._score_history(items, vals), dtype=np.float32)
+        return scores.reshape(self.n_items_)
+
+    def recommend_history(
+        self,
+        items: np.ndarray | list[int],
+        k: int = 10,
+        values: np.ndarray | list[float] | None = None,
+        exclude_seen: bool = True,
+        candidates: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Top-``k`` (item indices, scores) for a given history; see :meth:`score_history`.
+
+        ``exclude_seen`` drops the history's items; ``candidates`` restricts the list. Slots
+        past the last admissible item hold ``PAD`` (-1) with score ``-inf``.
+        """
+        if k < 1:
+            raise ModelError(f"model '{self.name}': k must be ≥ 1, got {k}")
+        block = self.score_history(items, values)[None, :].copy()
+        np.nan_to_num(block, copy=False, nan=-np.inf)
+        if exclude_seen:
+            block[0, self._check_items(items)] = -np.inf
+        if candidates is not None:
+            allowed = np.zeros(self.n_items_, dtype=bool)
+            allowed[self._check_items(candidates)] = True
+            block[0, ~allowed] = -np.inf
+        top_items, top_scores = top_k(block, k)
+        return top_items[0], top_scores[0]
 
     def predict(self, users: np.ndarray | list[int], items: np.ndarray | list[int]) -> np.ndarray:
         """Score (rating estimate for rating models) of each ``(users[i], items[i])`` pair."""

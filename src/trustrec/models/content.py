@@ -235,6 +235,9 @@ class ContentModel(TextVectorModel):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return self.profiles_[users] @ self.item_vectors_.T
 
+    def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return self.item_vectors_ @ self.profile_from_history(items, values).astype(np.float32)
+
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.einsum("nd,nd->n", self.profiles_[users], self.item_vectors_[items])
 

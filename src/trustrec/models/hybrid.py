@@ -201,8 +201,7 @@ class Hybrid(TextVectorModel, ItemItemRecommender):
         self.content_items_ = (self.features_.astype(np.float64)
                                @ self.content_weights_.astype(np.float64)).astype(np.float32)
 
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        rows = self.input_[users]
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         share = np.float32(self.config.content_blend)
         scores = np.asarray(rows @ self.weights_)
         scores *= 1.0 - share

@@ -47,9 +47,21 @@ class ItemItemRecommender(Recommender):
             self.input_ = dataset.csr.astype(np.float32, copy=True)
         self.weights_ = self._fit_weights(self.input_)
 
-    def _score(self, users: np.ndarray) -> np.ndarray:
-        scores = self.input_[users] @ self.weights_
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        """Scores of all items for input rows shaped like ``input_`` (binary or values)."""
+        scores = rows @ self.weights_
         return scores.toarray() if sp.issparse(scores) else np.asarray(scores)
+
+    def _score(self, users: np.ndarray) -> np.ndarray:
+        return self._score_rows(self.input_[users])
+
+    def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        data = np.ones(len(items), np.float32) if self.config.implicit else values
+        row = sp.csr_matrix((data, items, [0, len(items)]), shape=(1, self.n_items_))
+        row.sum_duplicates()
+        if self.config.implicit:
+            row.data[:] = 1.0
+        return self._score_rows(row)[0]
 
     def _state(self) -> dict[str, np.ndarray]:
         state = self._weights_state()

@@ -37,6 +37,9 @@ class Popularity(Recommender):
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(users), self.n_items_))
 
+    def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
+        return self.item_scores_
+
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return self.item_scores_[items]
 
