@@ -10,7 +10,11 @@ with their item table (titles, genres, tags). Every rating counts as an interact
   top-10 list over the held-out items only (``recommend(users, 10, candidates=...)``),
   scored by :func:`trustrec.evaluation.ranking_metrics` (NDCG@10, Recall@10; intervals:
   percentile bootstrap over users). Systems: random lists (seeded), ``content`` (cosine of
-  the user's rating-centred profile and the item text vectors), ``hybrid``.
+  the user's rating-centred profile and the item text vectors), ``hybrid``, and LightFM
+  WARP with genres, lower-cased title words and tags as item features (no identity
+  features; rows normalised to sum 1), run by ``benchmarks/peers/coldstart_peers.py`` in
+  the peers' environment (``--peers-python``; skipped if it is missing) and tuned like
+  ``hybrid (tuned)``: learning rate and epochs on the validation split, then refitted.
 * **Warm items.** Users with at least 5 ratings, per-user random 80/20 holdout (seed 0),
   full ranking over all items with seen items excluded,
   :func:`trustrec.evaluation.evaluate_ranking`. Systems: ``popularity``, ``ease``,
@@ -34,7 +38,9 @@ import argparse
 import itertools
 import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
@@ -42,6 +48,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
+import scipy.sparse as sp
 
 from trustrec.data import Dataset, load_movielens
 from trustrec.data.split import Split, keep_min_interactions, random_holdout, validation_split
@@ -62,6 +70,12 @@ COLD_GRID = {"content_l2": [10.0, 30.0, 100.0], "attribute_weight": [0.5, 1.0]}
 WARM_GRID = {"feature_weight": [3.0, 10.0], "content_blend": [0.35, 0.5, 0.65]}
 COLD_ABLATIONS = {"hybrid, text only": {"attribute_weight": 0.0, "tag_weight": 0.0},
                   "hybrid, genres + tags only": {"text_weight": 0.0}}
+PEERS_SCRIPT = Path(__file__).resolve().parent / "peers" / "coldstart_peers.py"
+PEERS_PYTHON = "/root/.cache/trustrec-peers-venv/bin/python"
+LIGHTFM = "LightFM WARP, genres + title words + tags (tuned)"
+LIGHTFM_GRID = [{"no_components": 64, "learning_rate": rate, "item_alpha": 0.0}
+                for rate in (0.05, 0.1)]
+LIGHTFM_EPOCHS = [10, 20, 40, 80]
 WARM_ABLATIONS = {"hybrid, CEASE only (content_blend=0)": {"content_blend": 0.0},
                   "hybrid, EASE + content (feature_weight=0)": {"feature_weight": 0.0}}
 
@@ -168,9 +182,78 @@ def random_row(split: Split, cold: np.ndarray) -> Row:
     return Row("random", {}, *cold_scores(cold[order[:, :K]], split.test, users), fit_s=0.0)
 
 
+# --------------------------------------------------------------------------- LightFM
+def lightfm_features(items: pd.DataFrame) -> sp.csr_matrix:
+    """Items × features (rows sum to 1): each genre, lower-cased title word and tag."""
+    parts = [("genre:", items["genres"].str.split("|")),
+             ("title:", items["title"].str.lower().str.findall(r"[a-z0-9']+"))]
+    if "tags" in items.columns:
+        parts.append(("tag:", items["tags"].str.lower().str.split(", ")))
+    pairs = pd.concat([pd.DataFrame({"row": values.index, "feature": prefix + values.str.strip()})
+                       for prefix, lists in parts
+                       for values in [lists.explode().dropna()]]).drop_duplicates()
+    pairs = pairs[~pairs["feature"].isin(["genre:", "tag:", "genre:(no genres listed)"])]
+    codes, names = pd.factorize(pairs["feature"])
+    matrix = sp.csr_matrix((np.ones(len(pairs)), (pairs["row"].to_numpy(), codes)),
+                           shape=(len(items), len(names)))
+    sums = np.asarray(matrix.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1.0 / np.maximum(sums, 1.0)) @ matrix)
+
+
+def run_peer_jobs(work: Path, jobs: list[dict[str, Any]], threads: int,
+                  peers_python: str) -> dict[str, float]:
+    """Run LightFM ``jobs`` on ``WORK/data.npz`` in the peers' environment; fit seconds."""
+    (work / "jobs.json").write_text(json.dumps({"k": K, "threads": threads, "seed": SEED,
+                                                "jobs": jobs}))
+    subprocess.run([peers_python, str(PEERS_SCRIPT), str(work)], check=True)
+    return json.loads((work / "peers.json").read_text())["fit_s"]
+
+
+def lightfm_row(data: Dataset, outer: Split, cold: np.ndarray, threads: int,
+                peers_python: str) -> Row:
+    """LightFM WARP with item features: learning rate and epochs picked on a cold-item split
+    of the training part, refitted on the whole training part."""
+    assert data.items is not None
+    inner, val_cold = cold_item_split(outer.train, SEED + 1)
+    features = lightfm_features(data.items)
+    arrays: dict[str, np.ndarray] = {
+        "n_users": np.asarray(data.n_users), "n_items": np.asarray(data.n_items),
+        "features_data": features.data.astype(np.float32), "features_indices": features.indices,
+        "features_indptr": features.indptr, "n_features": np.asarray(features.shape[1])}
+    splits = {"val": (inner, val_cold), "test": (outer, cold)}
+    for name, (split, held) in splits.items():
+        arrays.update({f"{name}_user": split.train.user, f"{name}_item": split.train.item,
+                       f"{name}_users": np.unique(split.test.user).astype(np.int32),
+                       f"{name}_cold": held.astype(np.int32)})
+
+    def scores(work: Path, job: str, name: str) -> tuple[float, tuple[float, float], float]:
+        with np.load(work / f"{job}.npz", allow_pickle=False) as result:
+            lists = result["lists"]
+        return cold_scores(lists, splits[name][0].test, arrays[f"{name}_users"])
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        np.savez(work / "data.npz", **arrays)
+        jobs = [{"id": f"val{i}", "split": "val", "params": p, "epochs": LIGHTFM_EPOCHS}
+                for i, p in enumerate(LIGHTFM_GRID)]
+        run_peer_jobs(work, jobs, threads, peers_python)
+        val = {(i, e): scores(work, f"val{i}-{e}", "val")[0]
+               for i in range(len(LIGHTFM_GRID)) for e in LIGHTFM_EPOCHS}
+        for (i, e), ndcg in val.items():
+            log(f"  LightFM {LIGHTFM_GRID[i]}, {e} epochs: validation NDCG@{K} {ndcg:.4f}")
+        best, epochs = max(val, key=lambda key: val[key])
+        fit = run_peer_jobs(work, [{"id": "test", "split": "test", "params": LIGHTFM_GRID[best],
+                                    "epochs": [epochs]}], threads, peers_python)
+        ndcg, ci, recall = scores(work, f"test-{epochs}", "test")
+    params = {**LIGHTFM_GRID[best], "epochs": epochs, "features": features.shape[1]}
+    return Row(LIGHTFM, params, ndcg, ci, recall, fit[f"test-{epochs}"], val[best, epochs])
+
+
 # --------------------------------------------------------------------------- benchmarks
-def cold_benchmark(data: Dataset, make: Maker, quick: bool) -> tuple[list[Row], dict[str, Any]]:
-    """Rows of the cold-item table and a summary of the split."""
+def cold_benchmark(data: Dataset, make: Maker, quick: bool,
+                   lightfm: tuple[int, str] | None = None) -> tuple[list[Row], dict[str, Any]]:
+    """Rows of the cold-item table and a summary of the split; ``lightfm``: (threads,
+    peers' python) to add the LightFM row."""
     outer, cold = cold_item_split(data, SEED)
     summary = {"cold_items": len(cold), "test_users": len(np.unique(outer.test.user)),
                "train_interactions": len(outer.train), "test_interactions": len(outer.test)}
@@ -183,6 +266,8 @@ def cold_benchmark(data: Dataset, make: Maker, quick: bool) -> tuple[list[Row], 
                           lambda m: cold_run(m, outer, cold), "hybrid (tuned)"))
         for label, params in COLD_ABLATIONS.items():
             rows.append(named(cold_run(make(params), outer, cold), label, params))
+    if lightfm is not None:
+        rows.append(lightfm_row(data, outer, cold, *lightfm))
     return rows, summary
 
 
@@ -233,6 +318,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--cache-dir", default=None, help="text embedding cache")
     parser.add_argument("--threads", type=int, default=2, help="BLAS threads of the models")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--peers-python", default=os.environ.get("TRUSTREC_PEERS_PYTHON",
+                                                                 PEERS_PYTHON),
+                        help="python of the peers' venv (LightFM); the row is skipped "
+                             "when it does not exist")
+    parser.add_argument("--no-lightfm", action="store_true", help="skip the LightFM row")
     return parser.parse_args(argv)
 
 
@@ -260,9 +350,16 @@ def main(argv: list[str] | None = None) -> None:
                            str(encoder.model_id), "cold": {}, "warm": {}}
     data = {name: load(args.data_dir, name)
             for name in dict.fromkeys(args.cold_datasets + args.warm_datasets)}
+    lightfm = None
+    if args.no_lightfm:
+        log("LightFM skipped (--no-lightfm)")
+    elif not Path(args.peers_python).exists():
+        log(f"LightFM skipped: no peers' python at {args.peers_python}")
+    else:
+        lightfm = (args.threads, args.peers_python)
     for name in args.cold_datasets:
         log(f"cold items: {name}")
-        rows, summary = cold_benchmark(data[name], make, args.quick)
+        rows, summary = cold_benchmark(data[name], make, args.quick, lightfm)
         out["cold"][name] = {"summary": summary, "rows": [asdict(r) for r in rows]}
         print(f"### Cold items, {name} ({summary['cold_items']} held-out items, "
               f"{summary['test_users']} users; candidates = held-out items)\n")

@@ -161,11 +161,17 @@ def test_evaluate_split_and_inspect(capsys, tmp_path, files) -> None:
 
 def test_demo_writes_report(capsys, tmp_path, monkeypatch) -> None:
     code, out, err = run(capsys, "demo", "--out", tmp_path / "report", "--model", "popularity",
-                         "--model", "itemknn")
+                         "--model", "itemknn", "--section", "none")
     assert code == 0, err
     html = (tmp_path / "report" / "index.html").read_text()
     assert "<table>" in html and "data:image/png;base64," in html
     assert "itemknn" in out
+
+
+def test_demo_refuses_an_unknown_section(capsys, tmp_path) -> None:
+    code, _, err = run(capsys, "demo", "--out", tmp_path / "report", "--model", "popularity",
+                       "--section", "astrology")
+    assert code == 2 and "astrology" in err and "fairness" in err
 
 
 def test_cli_on_movielens_latest_small(capsys, tmp_path, movielens_dir) -> None:

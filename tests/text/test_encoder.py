@@ -50,6 +50,16 @@ def encoder() -> Iterator[TextEncoder]:
     yield enc
 
 
+@pytest.fixture(scope="module")
+def fp32() -> Iterator[TextEncoder]:
+    """A float32 encoder for the module (``quantize=False``)."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HF_HUB_OFFLINE", "1")
+        enc = TextEncoder(quantize=False, show_progress=False)
+        enc.encode(["warm up"])
+    yield enc
+
+
 @pytest.fixture
 def forward_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Batch sizes of every model forward pass made during the test."""
@@ -65,11 +75,11 @@ def forward_calls(monkeypatch: pytest.MonkeyPatch) -> list[int]:
 
 
 @pytest.fixture
-def cached(encoder: TextEncoder, tmp_path: Path) -> Iterator[TextEncoder]:
-    """The module's encoder with a fresh cache folder."""
-    encoder.cache = EmbeddingCache(tmp_path / "cache")
-    yield encoder
-    encoder.cache = None
+def cached(fp32: TextEncoder, tmp_path: Path) -> Iterator[TextEncoder]:
+    """The module's float32 encoder with a fresh cache folder."""
+    fp32.cache = EmbeddingCache(tmp_path / "cache")
+    yield fp32
+    fp32.cache = None
 
 
 def cos(a: np.ndarray, b: np.ndarray) -> float:
@@ -91,22 +101,27 @@ def test_unit_float32_rows_and_zero_for_empty(encoder: TextEncoder) -> None:
     assert encoder.encode([]).shape == (0, 384)
 
 
-def test_matches_plain_sentence_transformers(encoder: TextEncoder) -> None:
+def test_matches_plain_sentence_transformers(encoder: TextEncoder, fp32: TextEncoder) -> None:
     plain = SentenceTransformer(str(default_model_path()), device="cpu")
     expected = plain.encode(TITLES, normalize_embeddings=True)
-    np.testing.assert_allclose(encoder.encode(TITLES), expected, atol=1e-5)
+    np.testing.assert_allclose(fp32.encode(TITLES), expected, atol=1e-5)
+    assert np.einsum("ij,ij->i", encoder.encode(TITLES), expected).min() >= 0.99
 
 
 def test_deterministic_across_calls_threads_and_batches(
-        encoder: TextEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
+        encoder: TextEncoder, fp32: TextEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
     many = TITLES * 3 + [f"{t} (extended cut, remastered)" for t in TITLES]
-    first = encoder.encode(many)
-    np.testing.assert_array_equal(encoder.encode(many), first)
-    monkeypatch.setattr(encoder, "threads", 2)
-    monkeypatch.setattr(encoder, "batch_size", 2)
-    np.testing.assert_allclose(encoder.encode(many), first, atol=1e-5)
+    first, first_int8 = fp32.encode(many), encoder.encode(many)
+    np.testing.assert_array_equal(fp32.encode(many), first)
+    np.testing.assert_array_equal(encoder.encode(many), first_int8)
+    for enc in (fp32, encoder):
+        monkeypatch.setattr(enc, "threads", 2)
+        monkeypatch.setattr(enc, "batch_size", 2)
+    np.testing.assert_allclose(fp32.encode(many), first, atol=1e-5)
+    # int8 activation scales are per batch: other batches, slightly other vectors
+    assert np.einsum("ij,ij->i", encoder.encode(many), first_int8).min() >= 0.99
     # alone, the text is padded differently: float rounding only
-    np.testing.assert_allclose(encoder.encode([TITLES[0]])[0], first[0], atol=1e-5)
+    np.testing.assert_allclose(fp32.encode([TITLES[0]])[0], first[0], atol=1e-5)
 
 
 def test_normalised_text_gives_the_same_vector(encoder: TextEncoder) -> None:
@@ -164,7 +179,8 @@ def test_model_id_tracks_model_files_and_settings(tmp_path: Path) -> None:
     assert base.startswith("sentence-transformers/all-MiniLM-L6-v2@")
     assert TextEncoder().model_id == base
     assert TextEncoder(max_seq_length=64).model_id != base
-    assert TextEncoder(quantize=True).model_id != base
+    assert len({base, TextEncoder(quantize=True).model_id,
+                TextEncoder(quantize=False).model_id}) == 3
     copy = tmp_path / "model"
     shutil.copytree(default_model_path(), copy,
                     copy_function=lambda src, dst: Path(dst).symlink_to(src))
@@ -219,7 +235,15 @@ def test_no_progress_output_off_terminal(encoder: TextEncoder, monkeypatch: pyte
     assert "Encoding texts" in capsys.readouterr().err
 
 
-def test_quantized_attention_stays_close_to_float32(encoder: TextEncoder) -> None:
-    fp32 = encoder.encode(TITLES)
-    int8 = TextEncoder(quantize=True).encode(TITLES)
-    assert np.einsum("ij,ij->i", fp32, int8).min() >= 0.99
+def test_int8_by_default_close_to_float32(encoder: TextEncoder, fp32: TextEncoder) -> None:
+    assert encoder.int8 is True and fp32.int8 is False
+    cosines = np.einsum("ij,ij->i", encoder.encode(TITLES), fp32.encode(TITLES))
+    assert cosines.min() >= 0.99 and cosines.max() < 1 - 1e-6  # close, yet really int8
+
+
+def test_float32_when_int8_fails_the_calibration_check(
+        fp32: TextEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("trustrec.text.encoder.MIN_INT8_COSINE", 1.01)  # no int8 model passes
+    fallback = TextEncoder(show_progress=False)
+    np.testing.assert_allclose(fallback.encode(TITLES), fp32.encode(TITLES), atol=1e-5)
+    assert fallback.int8 is False

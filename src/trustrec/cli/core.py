@@ -23,6 +23,7 @@ from trustrec.cli.common import (
     user_errors,
     write_csv,
 )
+from trustrec.cli.spark import EngineOpt, SparkMasterOpt, uses_spark
 
 
 @app.command()
@@ -38,17 +39,33 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = "local[*]",
+    encrypt_key_file: Annotated[Path | None, typer.Option(
+        help="Encrypt the saved model with AES-256-GCM under this key file.")] = None,
 ) -> None:
     """Fit a model on interactions and save it (manifest + arrays, no pickle)."""
+    from trustrec.cli.privacy import model_key
     from trustrec.experiment import parse_params
     from trustrec.models import create_model
+    from trustrec.privacy.encryption import save_model
 
+    key = model_key(encrypt_key_file, out_dir, interactions)
+    if uses_spark(engine):
+        from trustrec.cli.spark import train_spark
+
+        if key is not None:
+            raise typer.BadParameter("--encrypt-key-file works with --engine local only")
+
+        train_spark(interactions, model, out_dir, parse_params(param or []), seed, columns,
+                    duplicates, spark_master, side_tables=bool(items or users))
+        return
     recommender = create_model(model, parse_params(param or []), seed=seed)
     dataset = load_data(interactions, columns, duplicates, items, users)
     start = time.perf_counter()
     recommender.fit(dataset)
     seconds = time.perf_counter() - start
-    path = recommender.save(out_dir)
+    path = save_model(recommender, out_dir, key)
     out.print(f"trained [bold]{model}[/bold] on {len(dataset):,} interactions "
               f"({dataset.n_users:,} users, {dataset.n_items:,} items) in {seconds:.2f}s "
               f"→ {path}")
@@ -60,13 +77,16 @@ def predict(
     model_dir: Annotated[Path, typer.Option(help="A directory written by `trustrec train`.")],
     pairs: Annotated[Path, typer.Option(help="CSV with user_id,item_id columns.")],
     out_path: Annotated[Path, typer.Option("--out", help="Output CSV (adds `prediction`).")],
+    key_file: Annotated[Path | None, typer.Option(
+        help="Key file of an encrypted model directory.")] = None,
 ) -> None:
     """Predict a score (a rating for rating models) for each user/item pair."""
+    from trustrec.cli.privacy import read_optional_key
     from trustrec.data import readers
-    from trustrec.models import Recommender
     from trustrec.models.external import predict_external
+    from trustrec.privacy.encryption import load_model
 
-    recommender = Recommender.load(model_dir)
+    recommender = load_model(model_dir, read_optional_key(key_file))
     frame = readers.read_pairs(pairs)
     result = predict_external(recommender, frame["user_id"].to_numpy(),
                               frame["item_id"].to_numpy())
@@ -82,18 +102,37 @@ def predict(
 @user_errors
 def recommend(
     model_dir: Annotated[Path, typer.Option(help="A directory written by `trustrec train`.")],
-    users: Annotated[Path, typer.Option(help="User IDs: one per line, or a CSV with user_id.")],
-    out_path: Annotated[Path, typer.Option("--out", help="Output CSV user_id,item_id,rank,score.")],
+    users: Annotated[Path | None, typer.Option(
+        help="User IDs: one per line, or a CSV with user_id.")] = None,
+    history: Annotated[str | None, typer.Option(
+        help="Instead of --users: a recent history 'i1,i2,i3' (item IDs, oldest first); "
+             "recommends from it without retraining.")] = None,
+    out_path: Annotated[Path | None, typer.Option(
+        "--out", help="Output CSV user_id,item_id,rank,score (item_id,rank,score for "
+                      "--history, where it is optional).")] = None,
     k: Annotated[int, typer.Option(min=1, max=100_000, help="List length.")] = 10,
     candidates: Annotated[Path | None, typer.Option(help="Restrict to these item IDs.")] = None,
     include_seen: Annotated[bool, typer.Option(help="Also recommend training items.")] = False,
+    key_file: Annotated[Path | None, typer.Option(
+        help="Key file of an encrypted model directory.")] = None,
 ) -> None:
-    """Top-k recommendations for each listed user (seen training items excluded)."""
+    """Top-k recommendations for each listed user (seen training items excluded), or for a
+    recent history given with --history."""
+    from trustrec.cli.privacy import read_optional_key
     from trustrec.data import readers
-    from trustrec.models import Recommender
     from trustrec.models.external import recommend_external
+    from trustrec.privacy.encryption import load_model
 
-    recommender = Recommender.load(model_dir)
+    if (users is None) == (history is None):
+        raise typer.BadParameter("give exactly one of --users and --history")
+    recommender = load_model(model_dir, read_optional_key(key_file))
+    if history is not None:
+        if candidates is not None:
+            raise typer.BadParameter("--candidates works with --users only")
+        _recommend_history(recommender, history, k, include_seen, out_path)
+        return
+    if out_path is None:
+        raise typer.BadParameter("--out is required with --users")
     user_ids = readers.read_id_list(users)
     cand = readers.read_id_list(candidates) if candidates else None
     result = recommend_external(recommender, user_ids, k=k, exclude_seen=not include_seen,
@@ -105,6 +144,27 @@ def recommend(
         err.print(f"{result.n_unknown_users:,} unknown user(s) received the popularity fallback")
     if result.n_unknown_candidates:
         err.print(f"{result.n_unknown_candidates:,} unknown candidate item(s) ignored")
+
+
+def _recommend_history(recommender, history: str, k: int, include_seen: bool,
+                       out_path: Path | None) -> None:
+    """Print (and with ``out_path`` write) the top-k list for a comma-separated history."""
+    from trustrec.models.external import recommend_history_external
+
+    item_ids = [i.strip() for i in history.split(",") if i.strip()]
+    if not item_ids:
+        raise typer.BadParameter("--history: expected comma-separated item IDs, e.g. 'i1,i2'")
+    frame = recommend_history_external(recommender, item_ids, k=k,
+                                       exclude_seen=not include_seen)
+    print_table(f"top {k} after a history of {len(item_ids)} item(s)",
+                frame.to_dict("records"))
+    if out_path is not None:
+        write_csv(frame, out_path)
+        out.print(f"wrote {len(frame):,} recommendations → {out_path}")
+    if frame.attrs["n_unknown_items"]:
+        err.print(f"{frame.attrs['n_unknown_items']:,} unknown history item(s) skipped")
+    if frame.attrs["fallback"]:
+        err.print("no history item is known to the model: most popular items shown")
 
 
 @app.command()
@@ -124,10 +184,18 @@ def evaluate(
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
+    engine: EngineOpt = "local",
+    spark_master: SparkMasterOpt = "local[*]",
 ) -> None:
     """Train and evaluate models on train/test files or a named protocol; print a table."""
     from trustrec.experiment import ModelSpec, compare_models, summary_rows
 
+    if uses_spark(engine):
+        from trustrec.cli.spark import evaluate_spark_cli
+
+        evaluate_spark_cli(model, train_path, test_path, k, seed, columns, duplicates,
+                           spark_master, json_out)
+        return
     splits = _evaluation_splits(train_path, test_path, data, protocol, test_fraction, seed,
                                 columns, duplicates)
     specs = [ModelSpec.parse(m) for m in model]
@@ -188,12 +256,17 @@ def demo(
     model: Annotated[list[str] | None, typer.Option(help="Model specs to compare.")] = None,
     k: Annotated[int, typer.Option(min=1, help="Cut-off of the ranking metrics.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
+    section: Annotated[list[str] | None, typer.Option(
+        help="Report sections after the comparison (repeatable; default all; 'none' skips): "
+             "'language model', sequential, robustness, privacy, fairness.")] = None,
 ) -> None:
     """Train several models, evaluate them, print a table and write report/index.html."""
-    from trustrec.demo import DEFAULT_MODELS, run_demo
+    from trustrec.demo import DEFAULT_MODELS, DEFAULT_SECTIONS, run_demo
 
     specs = model or list(DEFAULT_MODELS)
+    sections = DEFAULT_SECTIONS if section is None else [s for s in section if s != "none"]
     result = run_demo(data=data, specs=specs, k=k, seed=seed, out_dir=out_dir,
-                      on_progress=lambda msg: err.print(f"[dim]{msg}[/dim]"))
+                      on_progress=lambda msg: err.print(f"[dim]{msg}[/dim]"),
+                      sections=sections)
     print_table(result.title, result.rows)
     out.print(f"report → {result.report_path}")

@@ -5,12 +5,15 @@ from trustrec.models import (
     baseline,  # noqa: F401  (registers the model)
     bpr,  # noqa: F401  (registers the model)
     content,  # noqa: F401  (registers the model)
+    dp_ease,  # noqa: F401  (registers the model)
     ease,  # noqa: F401  (registers the model)
     hybrid,  # noqa: F401  (registers the model)
     itemknn,  # noqa: F401  (registers the model)
     linear,  # noqa: F401  (registers the model)
     mf,  # noqa: F401  (registers the model)
+    ncf,  # noqa: F401  (registers the model)
     popularity,  # noqa: F401  (registers the model)
+    sasrec,  # noqa: F401  (registers the model)
 )
 from trustrec.models.base import Recommender
 from trustrec.models.config import Config

@@ -26,7 +26,7 @@ from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from trustrec.data.dataset import Dataset
-from trustrec.errors import ModelError
+from trustrec.errors import ConfigError, ModelError
 from trustrec.models.config import Config, require
 from trustrec.models.factor import FactorRecommender
 from trustrec.models.registry import register
@@ -38,7 +38,9 @@ class AlsConfig(Config):
     confidence scaling, ``C = 1 + alpha·w``; ``iterations``: ALS sweeps; ``implicit``:
     binarise the interactions (true) or use their non-negative values (false); ``bm25``:
     BM25-weight the interactions first (``bm25_k1``, ``bm25_b``); ``threads``: solver threads
-    (0: all cores); ``seed``: initial factors."""
+    (0: all cores); ``seed``: initial factors; ``scale_regularization``: multiply the penalty
+    by each user's (item's) number of positive interactions (ALS-WR), Spark MLlib's rule: set
+    by ``trustrec train --engine spark``, refused by the single-machine solver."""
 
     factors: int = 64
     regularization: float = 30.0
@@ -50,6 +52,7 @@ class AlsConfig(Config):
     bm25_b: float = 0.8
     threads: int = 0
     seed: int = 0
+    scale_regularization: bool = False
 
     def check(self) -> None:
         """Validate ranges (``ConfigError`` naming the parameter)."""
@@ -102,6 +105,9 @@ class Als(FactorRecommender):
 
     def _fit(self, dataset: Dataset) -> None:
         cfg = self.config
+        if cfg.scale_regularization:
+            raise ConfigError("als: scale_regularization=true is Spark MLlib's ALS-WR penalty; "
+                              "train such a model with `trustrec train --engine spark`")
         x = self.seen_ if cfg.implicit else dataset.csr
         if not cfg.implicit and x.data.min() < 0:
             raise ModelError(f"als: dataset '{dataset.name}' has negative values "
@@ -130,8 +136,9 @@ class Als(FactorRecommender):
 
         ``history_items`` are item indices (repeats add up, as in training); ``values`` their
         values, needed when ``implicit`` is false and ignored otherwise. Solves
-        ``(YᵀY + Yᵀ(C − I)Y + regularization·I) x = YᵀC p`` exactly against the trained
-        item factors.
+        ``(YᵀY + Yᵀ(C − I)Y + λ·I) x = YᵀC p`` exactly against the trained item factors, with
+        ``λ = regularization`` (times the number of positive history items when
+        ``scale_regularization`` is set, as Spark solved it).
         """
         self._check_fitted()
         items = self._check_items(history_items)
@@ -152,7 +159,10 @@ class Als(FactorRecommender):
         confidence = 1.0 + self.config.alpha * row.data.astype(np.float64)
         y = self.item_factors_[row.indices].astype(np.float64)
         lhs = self.item_gram_ + (y.T * (confidence - 1.0)) @ y
-        lhs[np.diag_indices_from(lhs)] += self.config.regularization
+        penalty = self.config.regularization
+        if self.config.scale_regularization:
+            penalty *= max(1, int((row.data > 0).sum()))
+        lhs[np.diag_indices_from(lhs)] += penalty
         return np.linalg.solve(lhs, y.T @ confidence).astype(np.float32)
 
     def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:

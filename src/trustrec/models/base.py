@@ -89,6 +89,14 @@ class Recommender:
     def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
         raise NotImplementedError
 
+    def _manifest_extra(self) -> dict[str, Any]:
+        """JSON-ready facts about the fit (e.g. a privacy guarantee) that ``save`` writes into
+        the manifest under ``extra``; ``load`` hands them back to :meth:`_load_manifest_extra`."""
+        return {}
+
+    def _load_manifest_extra(self, extra: dict[str, Any]) -> None:
+        """Restore what :meth:`_manifest_extra` wrote (default: nothing to restore)."""
+
     # ------------------------------------------------------------------ fitting
     def fit(self, dataset: Dataset) -> Self:
         """Learn from ``dataset``; returns ``self``."""
@@ -272,6 +280,9 @@ class Recommender:
             "user_id_kind": self.user_index_.kind,
             "item_id_kind": self.item_index_.kind,
         }
+        extra = self._manifest_extra()
+        if extra:
+            manifest["extra"] = extra
         return artifact.write_artifact(path, manifest, arrays)
 
     @classmethod
@@ -308,6 +319,7 @@ class Recommender:
             model.fingerprint_ = str(manifest["dataset_fingerprint"])
             state = {k.removeprefix("state."): v for k, v in arrays.items()}
             model._load_state(state)
+            model._load_manifest_extra(dict(manifest.get("extra") or {}))
         except (KeyError, ValueError, TypeError) as exc:
             raise ArtifactError(f"{path}: inconsistent artifact ({type(exc).__name__}: {exc})") \
                 from None

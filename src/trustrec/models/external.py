@@ -108,3 +108,34 @@ def predict_external(model: Recommender, user_ids: Any, item_ids: Any) -> Extern
             fill = float(out[both].min()) if both.any() else 0.0
         out[~both] = fill
     return ExternalPredictions(prediction=out, n_unknown=int((~both).sum()))
+
+
+def recommend_history_external(model: Recommender, item_ids: Any, k: int = 10,
+                               values: Any | None = None,
+                               exclude_seen: bool = True) -> pd.DataFrame:
+    """Top-``k`` items (``item_id, rank, score``) for a recent history of external item IDs,
+    oldest first, without retraining (see :meth:`Recommender.recommend_history`).
+
+    ``values`` (ratings or weights, one per item) are optional. Item IDs the model does not
+    know are skipped and counted in ``frame.attrs["n_unknown_items"]``; when none is known
+    the list is the most popular items (``frame.attrs["fallback"] == "popularity"``, else
+    None). ``exclude_seen`` drops the history's items. Rank starts at 1.
+    """
+    query = np.asarray(item_ids).reshape(-1)
+    idx, known = model.item_index_.lookup_known(query)
+    vals = None
+    if values is not None:
+        vals = np.asarray(values, dtype=np.float32).reshape(-1)
+        if vals.shape != query.shape:
+            raise DataError(f"history values: {len(vals)} given for {len(query)} item IDs; "
+                            "expected one value per item")
+        vals = vals[known]
+    items, scores = model.recommend_history(idx[known], k=k, values=vals,
+                                            exclude_seen=exclude_seen)
+    keep = items >= 0
+    frame = pd.DataFrame({"item_id": model.item_index_.to_external(items[keep]),
+                          "rank": np.arange(1, int(keep.sum()) + 1),
+                          "score": scores[keep]})
+    frame.attrs["n_unknown_items"] = int((~known).sum())
+    frame.attrs["fallback"] = None if known.any() else "popularity"
+    return frame

@@ -29,8 +29,9 @@ The text features are the encoder's own unit vectors (``item_vectors_``, centred
 search, ranked validation cold items worse). The defaults scored best on average over
 validation splits carved from the training parts of ml-latest-small and ML-100K (warm:
 per-user 80/20; cold: 20 % of the items held out). On the test parts
-(``benchmarks/coldstart.py``) hybrid reaches NDCG@10 0.377 on held-out ml-latest-small
-items (LightFM WARP with genres, title and tags: 0.273) and 0.384 / 0.463 on warm
+(``benchmarks/coldstart.py``) hybrid reaches NDCG@10 0.373 on held-out ml-latest-small
+items (LightFM WARP with genres, title and tags: 0.273 as reported in issue #3, 0.125 as
+tuned in that benchmark) and 0.382 / 0.463 on warm
 ml-latest-small / ML-100K (EASE 0.368 / 0.452, ALS 0.349 / 0.453; LightFM WARP 0.282 /
 0.433 in ``benchmarks/topn.py``): hence closed forms rather than a sampled ranking loss.
 Everything is closed form, so fitting is deterministic.

@@ -7,19 +7,22 @@ intra-op torch thread each. That avoids torch's default intra-op parallelism, wh
 barriers stall on the small matrices of short texts and collapse when the cores are shared
 with other processes. ``max_seq_length=128`` (the length all-MiniLM-L6-v2 was trained at)
 caps the cost of long descriptions and truncates no MovieLens title + genres text.
-Dynamic int8 quantisation is opt-in (``quantize=True``), see :class:`TextEncoder`.
+By default two thirds of the Linear-layer work runs in int8 (smoothed dynamic quantisation,
+:mod:`trustrec.text.quantize`) when a calibration check keeps cosine ≥ 0.99 to float32;
+see :class:`TextEncoder`.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import sys
 import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -34,6 +37,8 @@ if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+MIN_INT8_COSINE = 0.99
+log = logging.getLogger(__name__)
 _T = TypeVar("_T")
 
 
@@ -58,19 +63,24 @@ class TextEncoder:
     thread each (None: the CPUs this process may use). ``show_progress``: a progress bar
     (None: only when stderr is a terminal).
 
-    ``quantize=True`` replaces the attention projections (query, key, value, output) with
-    dynamically quantised int8 layers (per-channel weights). The feed-forward layers stay
-    float32: their inputs have outlier channels that per-tensor int8 activations cannot
-    represent (quantising every Linear layer gives cosine 0.89 to float32 on MovieLens
-    titles). On ml-latest-small the vectors keep cosine ≥ 0.99 to float32 (mean 0.997), but
-    the gain is small and activation scales are computed per batch, so a text's vector then
-    varies slightly (≈1e-3) with the batch it is encoded in. Float32 vectors do not depend on
-    threads and vary only by float rounding (≤1e-6) with batch composition.
+    ``quantize``: run the attention and feed-forward up-projection Linear layers in int8
+    (dynamic quantisation with SmoothQuant scaling, :mod:`trustrec.text.quantize`); the
+    feed-forward down-projections stay float32. ``None`` (default): int8 when, on the
+    built-in calibration texts, every vector keeps cosine ≥ 0.99 to the float32 one, else
+    float32 (the outcome depends only on the model files); ``True``: int8 always; ``False``:
+    float32. On ml-latest-small titles + genres the int8 vectors keep cosine ≥ 0.994 to
+    float32 (mean 0.997). int8 activation scales are computed per batch, so a text's int8
+    vector varies a little with the batch it is encoded in (cosine ≥ 0.994 between two
+    batchings of those titles); the same texts in the same call always give the same
+    vectors. Float32 vectors do not depend on threads and vary only by float rounding
+    (≤1e-6) with batch composition.
+    ``int8`` tells, once the model has loaded, whether it runs in int8.
 
     Rows are L2-normalised and deterministic; the empty text (after normalisation) maps to
     the zero vector. ``model``, ``max_seq_length`` and ``quantize`` are read once, when the
     model loads (make a new encoder to change them); ``cache``, ``batch_size``, ``threads``
-    and ``show_progress`` may be changed at any time.
+    and ``show_progress`` may be changed at any time. ``texts_encoded`` counts the texts
+    this encoder has run through the model (cache hits and repeated texts not included).
     """
 
     def __init__(
@@ -80,7 +90,7 @@ class TextEncoder:
         cache_dir: str | os.PathLike[str] | None = None,
         batch_size: int = 32,
         max_seq_length: int | None = 128,
-        quantize: bool = False,
+        quantize: bool | None = None,
         threads: int | None = None,
         show_progress: bool | None = None,
     ) -> None:
@@ -98,6 +108,8 @@ class TextEncoder:
         self._st: SentenceTransformer | None = None
         self._model_id: str | None = None
         self._weights_digest: str | None = None
+        self.texts_encoded = 0
+        self.int8: bool | None = None
 
     # ------------------------------------------------------------------ identity
     @property
@@ -116,8 +128,8 @@ class TextEncoder:
                 name = BUNDLED_MODEL_NAME if folder == default_model_path() else folder.name
                 digest = _folder_digest(folder)
             settings = f"max_seq_length={self.max_seq_length or 'model'}"
-            if self.quantize:
-                settings += ";int8-attention"
+            if self.quantize is not False:
+                settings += ";int8-smooth" + ("-auto" if self.quantize is None else "")
             self._model_id = f"{name}@{str(digest)[:16]};{settings}"
         return self._model_id
 
@@ -186,22 +198,16 @@ class TextEncoder:
 
     def _compute(self, texts: list[str]) -> np.ndarray:
         """Run the model: longest texts first, batches in parallel, one torch thread each."""
-        import torch
-
         model = self._model()
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [order[s:s + self.batch_size] for s in range(0, len(texts), self.batch_size)]
-        preprocess = getattr(model, "preprocess", None) or model.tokenize
         lock = threading.Lock()  # fast tokenizers must not be called concurrently
 
         def run(batch: list[int]) -> np.ndarray:
-            with lock:
-                features = preprocess([texts[i] for i in batch])
-            with torch.inference_mode():
-                vectors = model(features)["sentence_embedding"].float()
-                return torch.nn.functional.normalize(vectors, dim=1).numpy()
+            return _forward(model, [texts[i] for i in batch], lock)
 
         out = np.empty((len(texts), self.dim), dtype=np.float32)
+        self.texts_encoded += len(texts)
         workers = max(1, min(self.threads or _available_cpus(), len(batches)))
         with _intra_op_threads(1), ThreadPoolExecutor(workers) as pool:
             for batch, vectors in self._progress(zip(batches, pool.map(run, batches),
@@ -249,10 +255,41 @@ class TextEncoder:
                 model.max_seq_length = self.max_seq_length
             if not local:
                 self._weights_digest = _weights_digest(model)
-            if self.quantize:
-                model = _quantize_attention(model)
-            self._st = model.eval()
+            model = model.eval()
+            self.int8 = False
+            if self.quantize is not False:
+                model = self._quantized(model)
+            self._st = model
         return self._st
+
+    def _quantized(self, model: SentenceTransformer) -> SentenceTransformer:
+        """``model`` with int8 layers, or (``quantize=None``) the float32 ``model`` itself
+        if the int8 vectors of the calibration texts stray below cosine 0.99."""
+        import copy
+
+        from trustrec.text import quantize
+
+        texts = list(quantize.CALIBRATION_TEXTS)
+        reference: list[np.ndarray] = []
+        ranges = quantize.input_ranges(model, lambda: reference.append(_forward(model, texts)))
+        original = copy.deepcopy(model) if self.quantize is None else None
+        if not quantize.smooth_quantize(model, ranges):
+            if original is not None:
+                return original
+            raise ConfigError(f"TextEncoder(quantize=True): model {self._source()!r} has no "
+                              "Linear layers to quantise")
+        agreement = quantize.min_cosine(_forward(model, texts), reference[0])
+        if agreement < MIN_INT8_COSINE and original is not None:
+            log.info("text model %s: int8 vectors reach cosine %.4f < %.2f to float32 on the "
+                     "calibration texts; using float32", self._source(), agreement,
+                     MIN_INT8_COSINE)
+            return original
+        if agreement < MIN_INT8_COSINE:
+            warnings.warn(f"text model {self._source()}: int8 vectors reach only cosine "
+                          f"{agreement:.4f} to float32 on the calibration texts",
+                          RuntimeWarning, stacklevel=4)
+        self.int8 = True
+        return model
 
 
 def _folder_digest(folder: Path) -> str:
@@ -281,20 +318,16 @@ def _weights_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
-def _quantize_attention(model: Any) -> Any:
-    """Dynamic int8 (per-channel weights) for the attention projection Linear layers."""
+def _forward(model: Any, texts: list[str], lock: threading.Lock | None = None) -> np.ndarray:
+    """Unit float32 vectors of one batch of ``texts`` (tokenised under ``lock``, if given)."""
     import torch
 
-    names = [name for name, module in model.named_modules()
-             if isinstance(module, torch.nn.Linear) and ".attention." in f".{name}."]
-    if not names:
-        raise ConfigError("TextEncoder(quantize=True): the model has no attention Linear layers")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # torch.ao.quantization warns that it is deprecated
-        from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
-
-        return quantize_dynamic(model, dict.fromkeys(names, per_channel_dynamic_qconfig),
-                                dtype=torch.qint8, inplace=True)
+    preprocess = getattr(model, "preprocess", None) or model.tokenize
+    with lock or nullcontext():
+        features = preprocess(texts)
+    with torch.inference_mode():
+        vectors = model(features)["sentence_embedding"].float()
+        return torch.nn.functional.normalize(vectors, dim=1).numpy()
 
 
 def _available_cpus() -> int:

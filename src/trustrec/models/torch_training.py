@@ -1,0 +1,278 @@
+"""What the PyTorch models share: configuration, device, seeding, the training loop,
+early stopping, the validation metric and weights ↔ artifact arrays.
+
+The loop runs mini-batches given by the model, keeps the weights of the epoch with the best
+validation score (early stopping after ``patience`` epochs without improvement), stops when
+``max_seconds`` have passed, and shows a progress bar only when stderr is a terminal.
+Training runs inside :func:`training_session`, which seeds torch's generators, sets the
+thread count (and on CUDA asks for deterministic algorithms) and restores all of it
+afterwards, so a fit with a fixed ``seed`` on the CPU gives the same weights bit for bit.
+
+Weights are stored through the model's ``_state`` as numpy arrays named ``net.<key>``,
+which the artifact writes as ``.npy`` files verified by SHA-256 (no pickle).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import sys
+import time
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from trustrec.errors import ConfigError, ModelError
+from trustrec.models.config import Config, require
+from trustrec.models.topk import mask_seen, top_k
+
+log = logging.getLogger(__name__)
+
+Batch = tuple[torch.Tensor, ...]
+
+
+@dataclass(frozen=True)
+class TorchConfig(Config):
+    """Training settings of every torch model: ``epochs`` (most passes over the data),
+    ``batch_size``, ``learning_rate`` and ``weight_decay`` of Adam, ``validation`` (share of
+    the training data held out for early stopping; 0: none, train all epochs on all data),
+    ``patience`` (epochs without validation gain before stopping), ``max_seconds`` (time
+    budget of the fit; None: none), ``device`` ('auto': CUDA when present, 'cpu', 'cuda'),
+    ``threads`` (torch CPU threads while fitting and scoring; 0: torch's default — one is
+    much faster for these small networks on a busy machine, as torch's thread barriers
+    stall when cores are shared) and ``seed``."""
+
+    #: Model name used in error messages.
+    model: ClassVar[str] = "torch"
+
+    epochs: int = 20
+    batch_size: int = 1024
+    learning_rate: float = 1e-3
+    weight_decay: float = 0.0
+    validation: float = 0.1
+    patience: int = 3
+    max_seconds: float | None = None
+    device: str = "auto"
+    threads: int = 1
+    seed: int = 0
+
+    def check(self) -> None:
+        """Validate ranges (``ConfigError`` naming the parameter)."""
+        super().check()
+        name = self.model
+        require(self.epochs >= 1, name, "epochs", "≥ 1", self.epochs)
+        require(self.batch_size >= 1, name, "batch_size", "≥ 1", self.batch_size)
+        require(math.isfinite(self.learning_rate) and self.learning_rate > 0, name,
+                "learning_rate", "a finite number > 0", self.learning_rate)
+        require(math.isfinite(self.weight_decay) and self.weight_decay >= 0, name,
+                "weight_decay", "a finite number ≥ 0", self.weight_decay)
+        require(0 <= self.validation < 1, name, "validation", "in [0, 1)", self.validation)
+        require(self.patience >= 1, name, "patience", "≥ 1", self.patience)
+        require(self.max_seconds is None or self.max_seconds > 0, name, "max_seconds",
+                "> 0 or None", self.max_seconds)
+        require(self.device in ("auto", "cpu", "cuda"), name, "device",
+                "one of auto, cpu, cuda", self.device)
+        require(self.threads >= 0, name, "threads", "≥ 0 (0: torch's default)", self.threads)
+        require(self.seed >= 0, name, "seed", "≥ 0", self.seed)
+
+
+def choose_device(device: str) -> torch.device:
+    """``'auto'`` → CUDA when available, else CPU; ``'cuda'`` without a GPU is an error."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("parameter 'device' is 'cuda' but no CUDA device is available; "
+                          "use device=auto or device=cpu")
+    return torch.device(device)
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Use ``threads`` torch CPU threads in the block (0: leave the setting alone)."""
+    previous = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+@contextmanager
+def _deterministic_cuda() -> Iterator[None]:
+    """``torch.use_deterministic_algorithms`` (warn-only) for the block, then restored."""
+    previous = torch.are_deterministic_algorithms_enabled()
+    previous_warn = torch.is_deterministic_algorithms_warn_only_enabled()
+    torch.use_deterministic_algorithms(True, warn_only=True)
+    try:
+        yield
+    finally:
+        torch.use_deterministic_algorithms(previous, warn_only=previous_warn)
+
+
+@contextmanager
+def training_session(seed: int, threads: int = 0,
+                     device: torch.device | None = None) -> Iterator[None]:
+    """Seed torch (CPU and CUDA) and set the CPU thread count for the block; on CUDA also
+    request deterministic algorithms. Everything is restored afterwards.
+
+    The CPU kernels these models use are deterministic already, and switching the flag
+    costs a ~10 s import of ``torch._inductor``, so it is only set for CUDA (where cuBLAS
+    and scatter kernels need it; bit-for-bit CUDA results also need
+    ``CUBLAS_WORKSPACE_CONFIG=:4096:8`` in the environment).
+    """
+    on_cuda = device is not None and device.type == "cuda"
+    devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
+    with torch.random.fork_rng(devices=devices), torch_threads(threads):
+        torch.manual_seed(seed)
+        if on_cuda:
+            with _deterministic_cuda():
+                yield
+        else:
+            yield
+
+
+def shuffled_batches(n: int, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Row indices ``0..n-1`` in a random order, cut into batches of ``batch_size``."""
+    order = rng.permutation(n)
+    return [order[s:s + batch_size] for s in range(0, n, batch_size)]
+
+
+def ndcg_at_k(scores: np.ndarray, rows: np.ndarray, seen: sp.csr_matrix,
+              relevant: sp.csr_matrix, k: int = 10) -> float:
+    """Sum over ``rows`` of NDCG@k (binary relevance) of ``scores`` (len(rows), n_items),
+    after masking the ``seen`` items of each row's user; ``relevant`` is indexed like ``seen``
+    (row = user). Used for early stopping: full ranking, no sampled negatives."""
+    block = np.array(scores, dtype=np.float32, copy=True)
+    mask_seen(block, seen, rows)
+    items, _ = top_k(block, k)
+    rel = relevant[rows]
+    hits = np.take_along_axis(rel.toarray() > 0, np.maximum(items, 0), axis=1) & (items >= 0)
+    discount = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = np.cumsum(discount)[np.clip(np.diff(rel.indptr), 1, k) - 1]
+    return float(((hits * discount).sum(axis=1) / ideal).sum())
+
+
+@dataclass
+class TrainingLog:
+    """What a fit did: loss and validation score per epoch, the epoch kept, why it stopped."""
+
+    train_loss: list[float] = field(default_factory=list)
+    validation: list[float] = field(default_factory=list)
+    epoch_seconds: list[float] = field(default_factory=list)
+    best_epoch: int = 0
+    stopped: str = "epochs"
+
+    @property
+    def epochs(self) -> int:
+        """Epochs run (the last may be cut short by the time budget)."""
+        return len(self.train_loss)
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready copy (written into the model manifest)."""
+        return {**asdict(self), "epochs": self.epochs}
+
+
+def _progress(total: int, label: str) -> Any:
+    """A rich progress bar on a terminal, else None."""
+    if not sys.stderr.isatty():
+        return None
+    from rich.console import Console
+    from rich.progress import Progress
+
+    progress = Progress(console=Console(stderr=True), transient=True)
+    progress.start()
+    progress.add_task(label, total=total)
+    return progress
+
+
+def train(
+    module: torch.nn.Module,
+    optimizer: torch.optim.Optimizer,
+    epoch_batches: Callable[[int], Iterable[Batch]],
+    loss_of: Callable[[Batch], torch.Tensor],
+    cfg: TorchConfig,
+    validate: Callable[[], float] | None = None,
+    label: str = "training",
+) -> TrainingLog:
+    """Run up to ``cfg.epochs`` epochs of ``epoch_batches(epoch)`` minimising ``loss_of``.
+
+    With ``validate`` (higher is better) the weights of the best epoch are restored at the
+    end and training stops after ``cfg.patience`` epochs without improvement. Training also
+    stops once ``cfg.max_seconds`` have passed (checked after every batch).
+    """
+    result = TrainingLog()
+    best_score, best_state, since_best = -math.inf, None, 0
+    start = time.perf_counter()
+    progress = _progress(cfg.epochs, label)
+    try:
+        for epoch in range(cfg.epochs):
+            epoch_start = time.perf_counter()
+            module.train()
+            total, count, out_of_time = 0.0, 0, False
+            for batch in epoch_batches(epoch):
+                optimizer.zero_grad(set_to_none=True)
+                loss = loss_of(batch)
+                loss.backward()
+                optimizer.step()
+                total += float(loss.detach())
+                count += 1
+                if cfg.max_seconds is not None and time.perf_counter() - start > cfg.max_seconds:
+                    out_of_time = True
+                    break
+            if count == 0 or not math.isfinite(total):
+                raise ModelError(f"model '{cfg.model}': training diverged or saw no data in "
+                                 f"epoch {epoch + 1} (loss {total}); lower learning_rate")
+            result.train_loss.append(total / count)
+            result.epoch_seconds.append(time.perf_counter() - epoch_start)
+            if validate is not None:
+                module.eval()
+                with torch.no_grad():
+                    score = float(validate())
+                result.validation.append(score)
+                if score > best_score:
+                    best_score, since_best, result.best_epoch = score, 0, epoch + 1
+                    best_state = {k: v.detach().clone() for k, v in module.state_dict().items()}
+                else:
+                    since_best += 1
+            else:
+                result.best_epoch = epoch + 1
+            log.info("%s epoch %d: loss %.4f%s", label, epoch + 1, result.train_loss[-1],
+                     f", validation {result.validation[-1]:.4f}" if validate else "")
+            if progress is not None:
+                progress.advance(progress.task_ids[0])
+            if out_of_time:
+                result.stopped = "max_seconds"
+                break
+            if validate is not None and since_best >= cfg.patience:
+                result.stopped = "early_stopping"
+                break
+    finally:
+        if progress is not None:
+            progress.stop()
+    if best_state is not None:
+        module.load_state_dict(best_state)
+    module.eval()
+    return result
+
+
+def weights_to_arrays(module: torch.nn.Module) -> dict[str, np.ndarray]:
+    """The module's ``state_dict`` as CPU numpy arrays named ``net.<key>``."""
+    return {f"net.{k}": v.detach().cpu().numpy().copy() for k, v in module.state_dict().items()}
+
+
+def load_weights(module: torch.nn.Module, arrays: dict[str, np.ndarray]) -> None:
+    """Load ``net.<key>`` arrays (see :func:`weights_to_arrays`) into ``module``, strictly:
+    a missing, extra or misshapen tensor raises ``ValueError`` (an inconsistent artifact)."""
+    state = {k.removeprefix("net."): torch.from_numpy(np.ascontiguousarray(v))
+             for k, v in arrays.items() if k.startswith("net.")}
+    try:
+        module.load_state_dict(state, strict=True)
+    except RuntimeError as exc:
+        raise ValueError(f"network weights do not fit the configuration: {exc}") from None
+    module.eval()

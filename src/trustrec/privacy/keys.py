@@ -1,0 +1,80 @@
+"""Secret keys in files: create, read and keep away from the data they protect.
+
+A key file holds at least 32 random bytes, written as hex text by :func:`generate_key`
+(raw binary files of ≥ 32 bytes are accepted too). One file can serve several purposes:
+:func:`derive_key` turns it into independent sub-keys (HKDF-SHA256 with a purpose label),
+so the pseudonymisation key and the encryption key never coincide. Keys are never logged,
+never written into manifests, and :func:`check_key_location` refuses a key file stored
+inside a folder that holds the data or the model it protects.
+"""
+
+from __future__ import annotations
+
+import os
+import string
+from pathlib import Path
+
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from trustrec.errors import ConfigError
+
+#: Minimum key material, in bytes (256 bits).
+MIN_KEY_BYTES = 32
+
+
+def generate_key(path: str | os.PathLike[str]) -> Path:
+    """Write 32 fresh random bytes as hex into a new file ``path`` (mode 0600)."""
+    file = Path(path)
+    if file.exists():
+        raise ConfigError(f"{file}: key file exists already; refusing to overwrite a key")
+    file.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(os.urandom(MIN_KEY_BYTES).hex() + "\n")
+    return file
+
+
+def read_key(path: str | os.PathLike[str]) -> bytes:
+    """The key material of file ``path`` (hex text or raw bytes, at least 32 bytes)."""
+    file = Path(path)
+    if not file.is_file():
+        raise ConfigError(f"{file}: key file not found (create one with "
+                          "`trustrec data keygen FILE`)")
+    raw = file.read_bytes()
+    text = raw.strip()
+    if text and all(chr(c) in string.hexdigits for c in text):
+        if len(text) % 2:
+            raise ConfigError(f"{file}: hex key has an odd number of digits ({len(text)})")
+        key = bytes.fromhex(text.decode("ascii"))
+    else:
+        key = raw
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"{file}: key has {len(key)} bytes, expected at least "
+                          f"{MIN_KEY_BYTES} (64 hex digits)")
+    return key
+
+
+def derive_key(key: bytes, purpose: str) -> bytes:
+    """A 32-byte sub-key of ``key`` for ``purpose`` (HKDF-SHA256, no salt, purpose as info)."""
+    if len(key) < MIN_KEY_BYTES:
+        raise ConfigError(f"key has {len(key)} bytes, expected at least {MIN_KEY_BYTES}")
+    hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+                info=f"trustrec/{purpose}".encode())
+    return hkdf.derive(key)
+
+
+def check_key_location(key_path: str | os.PathLike[str],
+                       *protected: str | os.PathLike[str]) -> None:
+    """Refuse a key file that lies inside a folder of ``protected`` data or model paths.
+
+    For a protected file its parent folder counts; for a folder, the folder itself (whether
+    it exists yet or not).
+    """
+    key = Path(key_path).resolve()
+    for item in protected:
+        path = Path(item).resolve()
+        folder = path.parent if path.is_file() or path.suffix else path
+        if key == path or key.is_relative_to(folder):
+            raise ConfigError(f"{key_path}: the key file lies inside {folder}, beside the "
+                              "data it protects; keep keys in a separate location")

@@ -1,0 +1,146 @@
+"""The state one service instance owns: store, keys, limiter, metrics and the served model.
+
+The model and what is derived from it (titles, bandit) form one immutable
+:class:`Snapshot`; a reload builds the next snapshot completely, then swaps the reference
+under a lock, so requests in flight finish on the old model and none is dropped. Each
+process also follows its model directory: when the artifact's manifest changes (a retrain
+wrote over it, or another worker saved an unlearned model) it reloads in the background.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from trustrec.errors import TrustrecError
+from trustrec.models.artifact import MANIFEST
+from trustrec.models.base import Recommender
+from trustrec.serve.bandit import BanditLayer
+from trustrec.serve.metrics import ServiceMetrics
+from trustrec.serve.online import OnlineRecommender
+from trustrec.serve.security import KeyRing, RateLimiter
+from trustrec.serve.settings import Settings
+from trustrec.serve.store import EventStore
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """A served model with its generation, source directory, item titles and bandit."""
+
+    model: Recommender
+    generation: int
+    source: Path
+    titles: np.ndarray
+    bandit: BanditLayer | None
+    stamp: int | None
+
+
+def manifest_stamp(source: Path) -> int | None:
+    """Modification time (ns) of the artifact's manifest, None when it cannot be read."""
+    try:
+        return (Path(source) / MANIFEST).stat().st_mtime_ns
+    except OSError:
+        return None
+
+
+def item_titles(model: Recommender, items: pd.DataFrame | None) -> np.ndarray:
+    """Title per item index (object array, None where unknown): the item table's, else the
+    model's own ``item_titles_`` (text models)."""
+    titles = np.full(model.n_items_, None, dtype=object)
+    own = getattr(model, "item_titles_", None)
+    if own is not None and len(own) == model.n_items_:
+        titles[:] = np.asarray(own, dtype=object)
+    if items is not None and "title" in items.columns:
+        idx, known = model.item_index_.lookup_known(items["item_id"].to_numpy())
+        values = items["title"].to_numpy(dtype=object)
+        ok = known & pd.notna(values)
+        titles[idx[ok]] = values[ok]
+    return titles
+
+
+class Service:
+    """Everything a request handler needs; one per app, no module-level state."""
+
+    def __init__(self, settings: Settings) -> None:
+        from trustrec.data import readers
+
+        self.settings = settings
+        self.items = readers.read_items(settings.items_path) if settings.items_path else None
+        self.store = EventStore(settings.db_url)
+        self.keys = KeyRing(self.store, ttl=settings.key_ttl)
+        self.limiter = RateLimiter(settings.rate, settings.burst)
+        self.metrics = ServiceMetrics()
+        self.online = OnlineRecommender(self.store, settings.history_limit)
+        self._lock, self._following = threading.Lock(), threading.Lock()
+        #: held while a user is unlearned and the result saved (see ``DELETE /v1/users``)
+        self.unlearning = threading.Lock()
+        self._checked, self._failed_stamp = time.monotonic(), None
+        stamp = manifest_stamp(settings.model_dir)
+        self._snapshot = self._build(Recommender.load(settings.model_dir), settings.model_dir,
+                                     0, stamp)
+        self.metrics.model_generation.set(0)
+
+    @property
+    def snapshot(self) -> Snapshot:
+        """The current model snapshot; take it once per request."""
+        return self._snapshot
+
+    def _build(self, model: Recommender, source: Path, generation: int,
+               stamp: int | None) -> Snapshot:
+        cfg = self.settings
+        bandit = BanditLayer(model, cfg.bandit_candidates, cfg.bandit_alpha, cfg.bandit_epsilon,
+                             seed=cfg.seed) if cfg.bandit else None
+        return Snapshot(model=model, generation=generation, source=Path(source),
+                        titles=item_titles(model, self.items), bandit=bandit, stamp=stamp)
+
+    def swap(self, model: Recommender, source: Path, stamp: int | None = None) -> Snapshot:
+        """Serve ``model`` from now on (derived state is built before the swap); ``stamp``:
+        the manifest time it was loaded at (default: read now)."""
+        stamp = manifest_stamp(source) if stamp is None else stamp
+        with self._lock:
+            snapshot = self._build(model, source, self._snapshot.generation + 1, stamp)
+            self._snapshot = snapshot
+        self.metrics.reloads.inc()
+        self.metrics.model_generation.set(snapshot.generation)
+        return snapshot
+
+    def reload(self, path: Path | None = None) -> Snapshot:
+        """Load the artifact at ``path`` (default: the current source) fully, then swap."""
+        source = self._snapshot.source if path is None else Path(path)
+        stamp = manifest_stamp(source)
+        return self.swap(Recommender.load(source), source, stamp)
+
+    def follow_source(self) -> None:
+        """Start a background reload if the served manifest changed; checks once a second."""
+        now = time.monotonic()
+        if now - self._checked < 1.0 or self._following.locked():
+            return
+        self._checked = now
+        stamp = manifest_stamp(self._snapshot.source)
+        if stamp is None or stamp in (self._snapshot.stamp, self._failed_stamp):
+            return
+        threading.Thread(target=self._follow, args=(stamp,), daemon=True).start()
+
+    def _follow(self, stamp: int) -> None:
+        if not self._following.acquire(blocking=False):
+            return
+        try:
+            self.reload()
+        except TrustrecError as exc:
+            self._failed_stamp = stamp
+            log.warning("model directory changed but cannot be loaded; still serving "
+                        "generation %d: %s", self._snapshot.generation, exc)
+        finally:
+            self._following.release()
+
+    def close(self) -> None:
+        """Release the database pool."""
+        self.store.close()

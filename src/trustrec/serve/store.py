@@ -1,0 +1,260 @@
+"""The durable event store: every acknowledged event, behind SQLAlchemy.
+
+SQLite (WAL journal, ``synchronous=FULL``) is the embedded default and PostgreSQL works by
+URL (``postgresql+psycopg://…``, driver installed separately). A batch is committed in one
+transaction before :meth:`EventStore.add_events` returns, so an acknowledged event survives
+a crash. A batch's idempotency key is a primary key: a repeated key stores nothing and
+reports the first batch's size. The same database holds the API keys
+(:mod:`trustrec.serve.security`) and the lists the bandit served
+(:mod:`trustrec.serve.bandit`).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+
+from trustrec.errors import DataError, TrustrecError
+
+#: Longest external ID (user, item) and idempotency key the store accepts.
+MAX_ID_LENGTH = 256
+#: Event types and whether they count as positive feedback.
+EVENT_TYPES: dict[str, bool] = {"view": True, "click": True, "like": True, "purchase": True,
+                                "rating": True, "dislike": False}
+
+metadata = sa.MetaData()
+
+batches = sa.Table(
+    "event_batches", metadata,
+    sa.Column("idempotency_key", sa.String(MAX_ID_LENGTH), primary_key=True),
+    sa.Column("n_events", sa.Integer, nullable=False),
+    sa.Column("received_at", sa.Float, nullable=False),
+)
+
+events = sa.Table(
+    "events", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("user_id", sa.String(MAX_ID_LENGTH), nullable=False, index=True),
+    sa.Column("item_id", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("type", sa.String(16), nullable=False),
+    sa.Column("value", sa.Float, nullable=False),
+    sa.Column("timestamp", sa.BigInteger, nullable=False),
+    sa.Column("idempotency_key", sa.String(MAX_ID_LENGTH), nullable=True),
+)
+
+api_keys = sa.Table(
+    "api_keys", metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("name", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("role", sa.String(8), nullable=False),
+    sa.Column("salt", sa.LargeBinary(32), nullable=False),
+    sa.Column("digest", sa.LargeBinary(32), nullable=False),
+    sa.Column("created_at", sa.Float, nullable=False),
+    sa.Column("revoked", sa.Boolean, nullable=False, default=False),
+)
+
+served = sa.Table(
+    "served", metadata,
+    sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("request_id", sa.String(36), nullable=False, index=True),
+    sa.Column("user_id", sa.String(MAX_ID_LENGTH), nullable=False, index=True),
+    sa.Column("item_id", sa.String(MAX_ID_LENGTH), nullable=False),
+    sa.Column("position", sa.Integer, nullable=False),
+    sa.Column("propensity", sa.Float, nullable=False),
+    sa.Column("served_at", sa.Float, nullable=False),
+)
+
+
+#: A user's latest events, built once (the hot query of every recommendation).
+_USER_EVENTS = (sa.select(events.c.item_id, events.c.type, events.c.value)
+                .where(events.c.user_id == sa.bindparam("user"))
+                .order_by(events.c.id.desc()).limit(sa.bindparam("limit")))
+
+
+class StoreError(TrustrecError):
+    """The event database cannot be reached or refused an operation."""
+
+
+@dataclass(frozen=True)
+class Event:
+    """One interaction as clients send it (IDs as strings, ``timestamp`` in epoch seconds)."""
+
+    user_id: str
+    item_id: str
+    type: str = "click"
+    value: float = 1.0
+    timestamp: int | None = None
+
+
+@dataclass(frozen=True)
+class UserEvents:
+    """One user's events, oldest first, as parallel arrays."""
+
+    item_id: np.ndarray
+    type: np.ndarray
+    value: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.item_id)
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    """Outcome of :meth:`EventStore.add_events`: events stored, or a duplicate batch."""
+
+    n_events: int
+    duplicate: bool
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+def make_engine(url: str) -> sa.Engine:
+    """A SQLAlchemy engine for ``url``; SQLite files get WAL, full sync and a busy timeout."""
+    try:
+        engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    except (ImportError, SQLAlchemyError, ValueError) as exc:
+        raise StoreError(f"event store: cannot open database URL {url!r} "
+                         f"({type(exc).__name__}: {exc}); for PostgreSQL install a driver "
+                         "such as psycopg and use postgresql+psycopg://…") from None
+    if engine.dialect.name == "sqlite":
+        sa.event.listen(engine, "connect", _sqlite_pragmas)
+    return engine
+
+
+class EventStore:
+    """Events, idempotency keys, API keys and served lists in one SQL database."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        self.engine = make_engine(url)
+        try:
+            metadata.create_all(self.engine)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"event store {self._where()}: cannot create tables "
+                             f"({type(exc).__name__}: {exc})") from None
+
+    def _where(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    def close(self) -> None:
+        """Release the connection pool."""
+        self.engine.dispose()
+
+    def ping(self) -> bool:
+        """Whether the database answers a trivial query (for ``/readyz``)."""
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(sa.text("SELECT 1"))
+            return True
+        except SQLAlchemyError:
+            return False
+
+    # ------------------------------------------------------------------ events
+    def add_events(self, batch: Sequence[Event], idempotency_key: str | None = None,
+                   now: float | None = None) -> BatchResult:
+        """Store ``batch`` in one committed transaction; returns when it is durable.
+
+        With an ``idempotency_key`` already stored, nothing is written and the result has
+        ``duplicate=True`` and the first batch's size. Events without a timestamp get ``now``.
+        """
+        now = time.time() if now is None else now
+        for pos, ev in enumerate(batch):
+            if ev.type not in EVENT_TYPES:
+                raise DataError(f"event {pos}: field 'type' is {ev.type!r}, expected one of "
+                                f"{', '.join(EVENT_TYPES)}")
+        rows = [{"user_id": ev.user_id, "item_id": ev.item_id, "type": ev.type,
+                 "value": float(ev.value),
+                 "timestamp": int(now) if ev.timestamp is None else int(ev.timestamp),
+                 "idempotency_key": idempotency_key} for ev in batch]
+        try:
+            with self.engine.begin() as conn:
+                if idempotency_key is not None:
+                    conn.execute(batches.insert().values(
+                        idempotency_key=idempotency_key, n_events=len(rows), received_at=now))
+                if rows:
+                    conn.execute(events.insert(), rows)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            with self.engine.connect() as conn:
+                first = conn.execute(sa.select(batches.c.n_events).where(
+                    batches.c.idempotency_key == idempotency_key)).scalar_one()
+            return BatchResult(n_events=int(first), duplicate=True)
+        except SQLAlchemyError as exc:
+            raise StoreError(f"event store {self._where()}: batch not stored "
+                             f"({type(exc).__name__})") from None
+        return BatchResult(n_events=len(rows), duplicate=False)
+
+    def user_events(self, user_id: str, limit: int = 500) -> UserEvents:
+        """The user's latest ``limit`` events, oldest first."""
+        with self.engine.connect() as conn:
+            rows = conn.execute(_USER_EVENTS, {"user": user_id, "limit": limit}).all()[::-1]
+        if not rows:
+            return UserEvents(np.empty(0, dtype=str), np.empty(0, dtype=str),
+                              np.empty(0, np.float32))
+        items, types, values = zip(*rows, strict=True)
+        return UserEvents(np.array(items, dtype=str), np.array(types, dtype=str),
+                          np.array(values, dtype=np.float32))
+
+    def count_events(self) -> int:
+        """Number of stored events."""
+        with self.engine.connect() as conn:
+            return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
+
+    def delete_user(self, user_id: str) -> int:
+        """Erase every event and served-list row of ``user_id``; returns events erased."""
+        with self.engine.begin() as conn:
+            n = conn.execute(events.delete().where(events.c.user_id == user_id)).rowcount
+            conn.execute(served.delete().where(served.c.user_id == user_id))
+        return int(n)
+
+    def export(self) -> pd.DataFrame:
+        """All events in arrival order as ``user_id, item_id, rating, timestamp, type``.
+
+        ``rating`` is the event's value, so the table trains a model as it is
+        (``trustrec train --interactions``); drop ``type == 'dislike'`` rows for
+        positive-only training.
+        """
+        query = sa.select(events.c.user_id, events.c.item_id, events.c.value,
+                          events.c.timestamp, events.c.type).order_by(events.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame(rows, columns=["user_id", "item_id", "rating", "timestamp", "type"])
+
+    # ------------------------------------------------------------------ served lists
+    def log_served(self, request_id: str, user_id: str, item_ids: Sequence[str],
+                   propensities: Sequence[float], now: float | None = None) -> None:
+        """Record one served list with each slot's propensity (for off-policy evaluation)."""
+        now = time.time() if now is None else now
+        rows = [{"request_id": request_id, "user_id": user_id, "item_id": item,
+                 "position": pos, "propensity": float(p), "served_at": now}
+                for pos, (item, p) in enumerate(zip(item_ids, propensities, strict=True))]
+        if rows:
+            with self.engine.begin() as conn:
+                conn.execute(served.insert(), rows)
+
+    def served_log(self) -> pd.DataFrame:
+        """Every served slot: ``request_id, user_id, item_id, position, propensity,
+        served_at``."""
+        query = sa.select(served.c.request_id, served.c.user_id, served.c.item_id,
+                          served.c.position, served.c.propensity,
+                          served.c.served_at).order_by(served.c.id)
+        with self.engine.connect() as conn:
+            rows = conn.execute(query).all()
+        return pd.DataFrame(rows, columns=["request_id", "user_id", "item_id", "position",
+                                           "propensity", "served_at"])

@@ -1,0 +1,120 @@
+"""``trustrec data keygen|pseudonymize|encrypt|decrypt``, ``forget``, ``audit privacy`` and
+encrypted models in ``train``/``recommend``."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from tests.cli.test_cli import run
+from trustrec.data import synthetic
+from trustrec.models import Recommender
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory):
+    ds = synthetic.generate(n_users=120, n_items=60, n_interactions=2400, seed=5)
+    return synthetic.to_files(ds, tmp_path_factory.mktemp("data"))
+
+
+@pytest.fixture
+def key(tmp_path, capsys):
+    path = tmp_path / "secrets" / "key.hex"
+    code, _, err = run(capsys, "data", "keygen", path)
+    assert code == 0, err
+    return path
+
+
+def test_pseudonymize(capsys, tmp_path, files, key) -> None:
+    out = tmp_path / "pseudo"
+    code, stdout, err = run(capsys, "data", "pseudonymize", files["interactions"], out,
+                            "--key-file", key, "--users", files["users"],
+                            "--quasi-identifiers", "gender,age_group,country",
+                            "--sensitive", "occupation")
+    assert code == 0, err
+    frame = pd.read_csv(out / "interactions.csv", dtype=str)
+    original = pd.read_csv(files["interactions"], dtype=str)
+    assert len(frame) == len(original)
+    assert not set(frame["user_id"]) & set(original["user_id"])
+    assert list(frame["item_id"]) == list(original["item_id"])
+    users = pd.read_csv(out / "users.csv", dtype=str)
+    assert set(users["user_id"]) == set(frame["user_id"])
+    assert "anonymity" in stdout
+    again = tmp_path / "again"
+    assert run(capsys, "data", "pseudonymize", files["interactions"], again, "--key-file",
+               key)[0] == 0
+    assert list(pd.read_csv(again / "interactions.csv", dtype=str)["user_id"]) == \
+        list(frame["user_id"])
+
+
+def test_key_inside_the_output_is_refused(capsys, tmp_path, files) -> None:
+    out = tmp_path / "pseudo"
+    key = out / "key.hex"
+    assert run(capsys, "data", "keygen", key)[0] == 0
+    code, _, err = run(capsys, "data", "pseudonymize", files["interactions"], out,
+                       "--key-file", key)
+    assert code == 2 and "beside the data" in err
+
+
+def test_encrypted_model_train_recommend_forget(capsys, tmp_path, files, key) -> None:
+    model = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--interactions", files["interactions"], "--model",
+                       "ease", "--param", "l2=50", "--out", model, "--encrypt-key-file", key)
+    assert code == 0, err
+    assert (model / "encrypted.json").is_file() and not (model / "manifest.json").exists()
+    users = tmp_path / "users.txt"
+    ids = pd.read_csv(files["interactions"], dtype=str)["user_id"].unique()[:3]
+    users.write_text("\n".join(ids) + "\n")
+    code, _, err = run(capsys, "recommend", "--model-dir", model, "--users", users, "--out",
+                       tmp_path / "recs.csv")
+    assert code == 2 and "encrypted" in err
+    code, _, err = run(capsys, "recommend", "--model-dir", model, "--users", users, "--out",
+                       tmp_path / "recs.csv", "--key-file", key)
+    assert code == 0, err
+    assert len(pd.read_csv(tmp_path / "recs.csv")) == 30
+    code, stdout, err = run(capsys, "forget", "--model-dir", model, "--user", ids[0],
+                            "--key-file", key, "--verify")
+    assert code == 0, err
+    assert "forgot 1 user" in stdout
+    code, _, err = run(capsys, "forget", "--model-dir", model, "--user", ids[0],
+                       "--key-file", key)
+    assert code == 2 and "unknown user" in err
+
+
+def test_data_encrypt_decrypt(capsys, tmp_path, files, key) -> None:
+    enc, dec = tmp_path / "enc" / "i.enc", tmp_path / "plain" / "i.csv"
+    assert run(capsys, "data", "encrypt", files["interactions"], enc, "--key-file", key)[0] == 0
+    assert run(capsys, "data", "decrypt", enc, dec, "--key-file", key)[0] == 0
+    assert dec.read_bytes() == files["interactions"].read_bytes()
+    other = tmp_path / "other" / "k.hex"
+    run(capsys, "data", "keygen", other)
+    code, _, err = run(capsys, "data", "decrypt", enc, dec, "--key-file", other)
+    assert code == 2 and "authentication failed" in err
+
+
+def test_audit_privacy(capsys, tmp_path, files) -> None:
+    out = tmp_path / "audit"
+    code, _, err = run(capsys, "audit", "privacy", "--interactions", files["interactions"],
+                       "--model", "itemknn", "--out", out)
+    assert code == 0, err
+    result = json.loads((out / "privacy.json").read_text())
+    assert [a["attack"].split(" ")[0] for a in result["attacks"]] == ["threshold", "shadow"]
+    assert 0.0 <= result["attacks"][0]["auc"] <= 1.0
+    assert (out / "index.html").is_file()
+
+
+def test_forget_with_training_data_for_models_that_need_it(capsys, tmp_path, files) -> None:
+    model = tmp_path / "mf"
+    code, _, err = run(capsys, "train", "--interactions", files["interactions"], "--model", "mf",
+                       "--param", "factors=4", "--param", "samples=4", "--param", "burn_in=2",
+                       "--out", model)
+    assert code == 0, err
+    user = pd.read_csv(files["interactions"], dtype=str)["user_id"].iloc[0]
+    code, _, err = run(capsys, "forget", "--model-dir", model, "--user", user)
+    assert code == 2 and "pass the training dataset" in err
+    code, _, err = run(capsys, "forget", "--model-dir", model, "--user", user,
+                       "--interactions", files["interactions"])
+    assert code == 0, err
+    assert user not in Recommender.load(model).user_index_

@@ -1,0 +1,15 @@
+"""The privacy report section and its demo."""
+
+from __future__ import annotations
+
+from trustrec.data import synthetic
+from trustrec.report.privacy import demo_privacy
+
+
+def test_demo_privacy_section() -> None:
+    data = synthetic.generate(n_users=160, n_items=80, n_interactions=3200, seed=2)
+    html = demo_privacy(data, seed=0).render()
+    assert html.count("<table>") == 2  # attacks and the DP curve
+    assert html.count("<img") == 2
+    for name in ("popularity", "itemknn", "ease", "threshold", "shadow", "∞"):
+        assert name in html
