@@ -87,3 +87,17 @@ def test_nothing_acknowledged_is_lost_across_reopen(tmp_path: Path) -> None:
 def test_unusable_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="cannot open database URL"):
         EventStore("nosuchdialect://x")
+
+
+def test_postgresql_url_without_a_driver_uses_psycopg() -> None:
+    from trustrec.serve.store import make_engine
+
+    for url in ("postgresql://u:p@127.0.0.1:1/db", "postgres://u:p@127.0.0.1:1/db"):
+        engine = make_engine(url)  # nothing is connected yet
+        assert (engine.dialect.name, engine.dialect.driver) == ("postgresql", "psycopg")
+        engine.dispose()
+    configured = os.environ.get("TRUSTREC_TEST_POSTGRES_URL", "")
+    if configured:  # the URL form most tools print works against the real server too
+        bare = EventStore(configured.replace("postgresql+psycopg://", "postgresql://", 1))
+        assert bare.ping()
+        bare.close()

@@ -1,7 +1,7 @@
 """The durable event store: every acknowledged event, behind SQLAlchemy.
 
 SQLite (WAL journal, ``synchronous=FULL``) is the embedded default and PostgreSQL works by
-URL (``postgresql+psycopg://…``, driver installed separately). A batch is committed in one
+URL (``postgresql+psycopg://…``; psycopg is a dependency). A batch is committed in one
 transaction before :meth:`EventStore.add_events` returns, so an acknowledged event survives
 a crash. A batch's idempotency key is a primary key: a repeated key stores nothing and
 reports the first batch's size. The same database holds the API keys
@@ -124,9 +124,15 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
 
 
 def make_engine(url: str) -> sa.Engine:
-    """A SQLAlchemy engine for ``url``; SQLite files get WAL, full sync and a busy timeout."""
+    """A SQLAlchemy engine for ``url``; SQLite files get WAL, full sync and a busy timeout.
+
+    A PostgreSQL URL without a driver (``postgresql://…``, ``postgres://…``) uses psycopg 3.
+    """
     try:
-        engine = sa.create_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+        parsed = sa.make_url(url)
+        if parsed.drivername in ("postgresql", "postgres"):
+            parsed = parsed.set(drivername="postgresql+psycopg")
+        engine = sa.create_engine(parsed, pool_pre_ping=parsed.get_backend_name() != "sqlite")
     except (ImportError, SQLAlchemyError, ValueError) as exc:
         raise StoreError(f"event store: cannot open database URL {url!r} "
                          f"({type(exc).__name__}: {exc}); for PostgreSQL install a driver "
