@@ -1,4 +1,5 @@
-"""ANN retrieval: built at save time above a threshold, verified on load, near-exact lists."""
+"""ANN retrieval: built at save time above a threshold, verified on load, near-exact lists —
+for a factor model (``als``) and the text model ``content`` (stub encoder, no download)."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ import json
 import numpy as np
 import pytest
 
-from trustrec.data import synthetic
+from tests.models.test_hybrid import BagOfWordsEncoder
+from trustrec.data import Dataset, synthetic
 from trustrec.errors import ArtifactError, ConfigError
-from trustrec.models import Recommender
+from trustrec.models import Recommender, create_model
 from trustrec.models.als import Als
 
 pytest.importorskip("faiss")
@@ -19,10 +21,16 @@ from trustrec.ann.retrieval import build_ann
 
 
 @pytest.fixture(scope="module")
-def model() -> Als:
-    data = synthetic.generate(n_users=300, n_items=400, n_interactions=9000, seed=2,
+def data() -> Dataset:
+    return synthetic.generate(n_users=300, n_items=400, n_interactions=9000, seed=2,
                               explicit=False)
-    return Als(factors=16, regularization=1.0, iterations=5, seed=0).fit(data)
+
+
+@pytest.fixture(scope="module", params=["als", "content"])
+def model(request, data) -> Recommender:
+    if request.param == "als":
+        return Als(factors=16, regularization=1.0, iterations=5, seed=0).fit(data)
+    return create_model("content", {}).use_encoder(BagOfWordsEncoder()).fit(data)
 
 
 def test_index_finds_the_exact_inner_product_neighbours() -> None:
@@ -55,7 +63,10 @@ def test_large_catalogue_gets_a_verified_index_and_near_exact_lists(model, tmp_p
     assert info["backend"] == "faiss-hnsw" and 0.9 <= info["recall_at_10"] <= 1.0
     assert "sha256" in manifest["arrays"]["state.ann_index"]
     loaded = Recommender.load(path)
-    assert loaded.ann_ is not None
+    assert loaded.ann_ is not None and loaded.ann_info_ == info
+    again = json.loads((loaded.save(tmp_path / "again") / "manifest.json").read_text())
+    assert again["extra"]["ann"] == info  # a loaded index is saved as it is, not rebuilt
+    assert again["arrays"]["state.ann_index"] == manifest["arrays"]["state.ann_index"]
     users = np.arange(0, model.n_users_, 3)
     approx = loaded.recommend(users, 10)
     exact = model.recommend(users, 10)
@@ -91,10 +102,22 @@ def test_settings_from_environment(monkeypatch) -> None:
     assert not AnnSettings(min_items=0).wants_index(10**7)
 
 
-def test_build_ann_reports_recall(model) -> None:
+def test_build_ann_reports_recall_and_refit_drops_the_index(model, data) -> None:
     info = build_ann(model, AnnSettings(m=8, ef_construction=40, ef_search=16,
                                         recall_queries=100))
-    try:
-        assert info["recall_users"] == 100 and 0.0 < info["recall_at_10"] <= 1.0
-    finally:
-        model.ann_ = None
+    assert model.ann_ is not None
+    model.fit(data)  # an index of the previous fit would be stale
+    assert model.ann_ is None
+    assert info["recall_users"] == 100 and 0.0 < info["recall_at_10"] <= 1.0
+
+
+def test_rating_model_scores_through_the_index_equal_its_exact_scores(monkeypatch) -> None:
+    ratings = synthetic.generate(n_users=200, n_items=300, n_interactions=6000, seed=4)
+    mf = create_model("mf", {}).fit(ratings)  # scores add a global mean, user bias, clipping
+    monkeypatch.setenv("TRUSTREC_ANN_MIN_ITEMS", "100")
+    build_ann(mf, AnnSettings.from_env())
+    users = np.arange(0, mf.n_users_, 4)
+    approx = mf.recommend(users, 10)
+    np.testing.assert_allclose(approx.scores, mf.predict(np.repeat(users, 10),
+                                                         approx.items.ravel()).reshape(-1, 10),
+                               rtol=1e-6)

@@ -1,7 +1,8 @@
 """Approximate nearest-neighbour retrieval for large catalogues (faiss HNSW, optional extra).
 
-Factor models build an index over their item vectors when saved with a catalogue of at
-least ``TRUSTREC_ANN_MIN_ITEMS`` items (default 100 000) and faiss is installed; the
+Factor models and ``content`` (every :class:`trustrec.ann.mixin.AnnRetrieval` model) build
+an index over their item vectors when saved with a catalogue of at least
+``TRUSTREC_ANN_MIN_ITEMS`` items (default 100 000) and faiss is installed; the
 artifact stores it (faiss's own serialised bytes, SHA-256 in the manifest) with the recall@10
 against exact search measured at build. ``recommend`` then retrieves candidates from the
 index, re-scores them exactly and masks seen items; without an index it is exact.

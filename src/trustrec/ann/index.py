@@ -100,6 +100,11 @@ class AnnIndex:
         """Number of indexed items."""
         return int(self._index.ntotal)
 
+    @property
+    def dim(self) -> int:
+        """Length of the indexed vectors."""
+        return int(self._index.d)
+
     def search(self, queries: np.ndarray, n: int) -> np.ndarray:
         """The (approximately) ``n`` highest inner-product items per query row, best first:
         an int64 (len(queries), n) array, -1 where fewer were found."""

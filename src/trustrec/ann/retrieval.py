@@ -1,10 +1,12 @@
-"""ANN-backed top-K for factor models: retrieve candidates, re-score exactly, mask seen.
+"""ANN-backed top-K for inner-product models: retrieve candidates, re-score exactly, mask seen.
 
-A model scoring ``x_u · y_i (+ b_i)`` is searched with the vectors ``[x_u, 1]`` and
-``[y_i, b_i]`` (just ``x_u`` and ``y_i`` without biases). For each batch of users the
-index returns ``2k`` plus the batch's largest number of seen items, so that masking seen
-items still leaves ``k`` candidates; their exact scores decide the list (ties: lower item
-index), exactly as the exhaustive path would rank them.
+A model (:class:`trustrec.ann.mixin.AnnRetrieval`) gives its user and item vectors through
+``_ann_user_vectors(users)`` and ``_ann_item_vectors(items)``: a factor model scoring
+``x_u · y_i + b_i`` gives ``[x_u, 1]`` and ``[y_i, b_i]``, ``content`` its profiles and item
+text vectors. For each batch of users the index returns ``2k`` plus the batch's largest
+number of seen items, so that masking seen items still leaves ``k`` candidates; their exact
+scores decide the list (ties: lower item index), exactly as the exhaustive path would rank
+them.
 """
 
 from __future__ import annotations
@@ -25,21 +27,6 @@ _GATHER = 1 << 24
 ExactRecommend = Callable[[np.ndarray, int, bool], Recommendations]
 
 
-def item_vectors(model: Any) -> np.ndarray:
-    """The item side of the model's inner product (factors, and the bias as a column)."""
-    if model.item_bias_ is None:
-        return model.item_factors_
-    return np.hstack([model.item_factors_, model.item_bias_[:, None]])
-
-
-def user_vectors(model: Any, users: np.ndarray) -> np.ndarray:
-    """The user side of the model's inner product for ``users``."""
-    x = model.user_factors_[users]
-    if model.item_bias_ is None:
-        return x
-    return np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)])
-
-
 def measure_recall(model: Any, index: AnnIndex, n_queries: int, seed: int = 0,
                    k: int = 10) -> tuple[float, int]:
     """Mean recall@``k`` of the index's raw top-``k`` against exact top-``k`` inner products,
@@ -48,8 +35,8 @@ def measure_recall(model: Any, index: AnnIndex, n_queries: int, seed: int = 0,
     rng = np.random.default_rng(seed)
     users = np.sort(rng.choice(active, size=min(n_queries, len(active)), replace=False))
     k = min(k, model.n_items_)
-    queries = user_vectors(model, users)
-    exact, _ = top_k(queries @ item_vectors(model).T, k)
+    queries = model._ann_user_vectors(users)
+    exact, _ = top_k(queries @ model._ann_item_vectors().T, k)
     approx = index.search(queries, k)
     hits = (exact[:, :, None] == approx[:, None, :]).any(axis=2).sum(axis=1)
     return float(hits.mean() / k), len(users)
@@ -59,7 +46,7 @@ def build_ann(model: Any, settings: AnnSettings | None = None, seed: int = 0) ->
     """Index the model's items, measure recall@10 against exact search, attach both to the
     model (``ann_``, ``ann_info_``) and return the info the manifest records."""
     cfg = settings or AnnSettings.from_env()
-    index = AnnIndex.build(item_vectors(model), cfg)
+    index = AnnIndex.build(model._ann_item_vectors(), cfg)
     recall, n = measure_recall(model, index, cfg.recall_queries, seed)
     model.ann_ = index
     model.ann_info_ = {**describe(cfg), "recall_at_10": recall, "recall_users": n,
@@ -82,12 +69,14 @@ def _seen_in(seen: sp.csr_matrix, users: np.ndarray, cands: np.ndarray) -> np.nd
 def _rescored_top(model: Any, users: np.ndarray, k: int, exclude_seen: bool,
                   n_seen: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     depth = min(model.n_items_, 2 * k + (int(n_seen.max()) if exclude_seen else 0))
-    cands = np.sort(model.ann_.search(user_vectors(model, users), depth), axis=1)
+    queries = model._ann_user_vectors(users)
+    cands = np.sort(model.ann_.search(queries, depth), axis=1)
     valid = cands >= 0
+    # the model's own pair scores, so lists and scores equal the exhaustive path's
+    # (including any user offset or clipping the inner product leaves out, as in mf)
     safe = np.where(valid, cands, 0)
-    block = np.einsum("bd,bnd->bn", model.user_factors_[users], model.item_factors_[safe])
-    if model.item_bias_ is not None:
-        block += model.item_bias_[safe]
+    block = np.asarray(model._predict(np.repeat(users, safe.shape[1]), safe.ravel()),
+                       dtype=np.float32).reshape(safe.shape)
     block[~valid] = -np.inf
     if exclude_seen:
         block[_seen_in(model.seen_, users, cands)] = -np.inf
@@ -109,7 +98,7 @@ def recommend_ann(model: Any, users: np.ndarray, k: int, exclude_seen: bool,
         items[cold], scores[cold] = fallback.items, fallback.scores
     order = np.flatnonzero(~cold)[np.argsort(n_seen_all[~cold], kind="stable")]
     start = 0
-    width = model.item_factors_.shape[1] + 1
+    width = model.ann_.dim
     while start < len(order):  # batches of users with similar history lengths
         step = len(order) - start
         while step > 1 and width * step * min(model.n_items_, 2 * k + int(

@@ -32,6 +32,7 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
+from trustrec.ann.mixin import AnnRetrieval
 from trustrec.data.dataset import Dataset
 from trustrec.errors import ModelError
 from trustrec.models.base import Recommender
@@ -214,8 +215,9 @@ class TextVectorModel(Recommender):
 
 
 @register
-class ContentModel(TextVectorModel):
-    """Cosine between a user's text profile and each item's text vector (see module doc)."""
+class ContentModel(AnnRetrieval, TextVectorModel):
+    """Cosine between a user's text profile and each item's text vector (see module doc);
+    large catalogues get ANN retrieval over the item vectors (:mod:`trustrec.ann`)."""
 
     name = "content"
     config_class = ContentConfig
@@ -241,8 +243,14 @@ class ContentModel(TextVectorModel):
     def _predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         return np.einsum("nd,nd->n", self.profiles_[users], self.item_vectors_[items])
 
+    def _ann_user_vectors(self, users: np.ndarray) -> np.ndarray:
+        return self.profiles_[users]
+
+    def _ann_item_vectors(self, items: np.ndarray | None = None) -> np.ndarray:
+        return self.item_vectors_ if items is None else self.item_vectors_[items]
+
     def _state(self) -> dict[str, np.ndarray]:
-        return {**self._text_state(), "profiles": self.profiles_}
+        return {**self._text_state(), "profiles": self.profiles_, **self._ann_state()}
 
     def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
         self._load_text_state(arrays)
@@ -251,3 +259,4 @@ class ContentModel(TextVectorModel):
             raise ValueError(f"profiles has shape {profiles.shape}, expected "
                              f"({self.n_users_}, {self.item_vectors_.shape[1]})")
         self.profiles_ = profiles.astype(np.float32)
+        self._load_ann_state(arrays)

@@ -5,34 +5,23 @@ float32, and optionally an ``item_bias_`` (n_items,), and hands them to
 :meth:`FactorRecommender._set_factors`. Scoring, pair prediction and the saved state are
 shared here; subclasses with extra arrays extend ``_state``/``_load_state``.
 
-Large catalogues get approximate retrieval (:mod:`trustrec.ann`): ``save`` builds a faiss
-HNSW index over the item vectors when the catalogue has at least ``TRUSTREC_ANN_MIN_ITEMS``
-items and faiss is installed, the artifact keeps it with its measured recall@10, and
-``recommend`` uses it (set ``model.ann_ = None`` for exact lists).
+Large catalogues get approximate retrieval (:class:`trustrec.ann.mixin.AnnRetrieval`):
+``save`` builds a faiss HNSW index over the item vectors when the catalogue has at least
+``TRUSTREC_ANN_MIN_ITEMS`` items and faiss is installed, the artifact keeps it with its
+measured recall@10, and ``recommend`` uses it (set ``model.ann_ = None`` for exact lists).
 """
 
 from __future__ import annotations
 
-import importlib.util
-import logging
-import os
-from pathlib import Path
-from typing import Any
-
 import numpy as np
 
-from trustrec.data.recommendations import Recommendations
-from trustrec.errors import ModelError
+from trustrec.ann.mixin import AnnRetrieval
 from trustrec.models.base import Recommender
 
-log = logging.getLogger(__name__)
 
-
-class FactorRecommender(Recommender):
-    """Base of models scoring ``user_factors_ @ item_factors_.T + item_bias_``; not registered."""
-
-    #: The ANN index of the items (``trustrec.ann.AnnIndex``) when one was built or loaded.
-    ann_: Any = None
+class FactorRecommender(AnnRetrieval, Recommender):
+    """Base of models scoring ``user_factors_ @ item_factors_.T + item_bias_``; not registered.
+    ANN vectors: ``[user_factors_, 1]`` and ``[item_factors_, item_bias_]``."""
 
     def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray,
                      item_bias: np.ndarray | None = None) -> None:
@@ -55,67 +44,24 @@ class FactorRecommender(Recommender):
             out += self.item_bias_[items]
         return out
 
-    def recommend(self, users: np.ndarray | list[int], k: int = 10, exclude_seen: bool = True,
-                  candidates: np.ndarray | None = None) -> Recommendations:
-        """Top-``k`` lists (see :meth:`Recommender.recommend`); through the ANN index when the
-        model has one and no ``candidates`` are given, exhaustive otherwise."""
-        if self.ann_ is None or candidates is not None:
-            return super().recommend(users, k, exclude_seen, candidates)
-        from trustrec.ann.retrieval import recommend_ann
+    def _ann_user_vectors(self, users: np.ndarray) -> np.ndarray:
+        x = self.user_factors_[users]
+        if self.item_bias_ is None:
+            return x
+        return np.hstack([x, np.ones((len(x), 1), dtype=x.dtype)])
 
-        self._check_fitted()
-        if k < 1:
-            raise ModelError(f"model '{self.name}': k must be ≥ 1, got {k}")
-        return recommend_ann(self, self._check_users(users), k, exclude_seen,
-                             exact=lambda u, n, seen: Recommender.recommend(self, u, n, seen))
-
-    def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
-        """Write the model (see :meth:`Recommender.save`, which gets ``options``), first
-        building an ANN index when the catalogue reaches ``TRUSTREC_ANN_MIN_ITEMS`` and faiss
-        is installed."""
-        from trustrec.ann.index import AnnSettings
-
-        self._check_fitted()
-        if self.ann_ is None and AnnSettings.from_env().wants_index(self.n_items_):
-            if importlib.util.find_spec("faiss") is None:
-                log.warning("%d items but faiss is not installed: no ANN index, exact "
-                            "retrieval (pip install 'trustrec[scale]')", self.n_items_)
-            else:
-                from trustrec.ann.retrieval import build_ann
-
-                build_ann(self)
-        return super().save(path, **options)
+    def _ann_item_vectors(self, items: np.ndarray | None = None) -> np.ndarray:
+        rows = slice(None) if items is None else items
+        if self.item_bias_ is None:
+            return self.item_factors_[rows]
+        return np.concatenate([self.item_factors_[rows], self.item_bias_[rows][..., None]],
+                              axis=-1)
 
     def _state(self) -> dict[str, np.ndarray]:
         state = {"user_factors": self.user_factors_, "item_factors": self.item_factors_}
         if self.item_bias_ is not None:
             state["item_bias"] = self.item_bias_
-        if self.ann_ is not None:
-            state["ann_index"] = self.ann_.to_bytes()
-        return state
-
-    def _manifest_extra(self) -> dict[str, Any]:
-        extra = super()._manifest_extra()
-        if self.ann_ is not None:
-            extra["ann"] = self.ann_info_
-        return extra
-
-    def _load_manifest_extra(self, extra: dict[str, Any]) -> None:
-        super()._load_manifest_extra(extra)
-        data = self.__dict__.pop("_ann_bytes", None)
-        if data is None:
-            return
-        if "ann" not in extra:
-            raise ValueError("state.ann_index is present but the manifest has no 'ann' entry")
-        if importlib.util.find_spec("faiss") is None:
-            log.warning("the artifact has an ANN index but faiss is not installed: exact "
-                        "retrieval (pip install 'trustrec[scale]')")
-            return
-        from trustrec.ann.index import AnnIndex
-
-        info = extra["ann"]
-        self.ann_ = AnnIndex.from_bytes(data, info["ef_search"])
-        self.ann_info_ = info
+        return {**state, **self._ann_state()}
 
     def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
         users, items = arrays["user_factors"], arrays["item_factors"]
@@ -130,5 +76,4 @@ class FactorRecommender(Recommender):
                 raise ValueError(f"{key} has shape {arr.shape} and dtype {arr.dtype}, "
                                  f"expected {shape} float32")
         self._set_factors(users, items, bias)
-        if "ann_index" in arrays:
-            self._ann_bytes = arrays["ann_index"]
+        self._load_ann_state(arrays)
