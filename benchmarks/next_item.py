@@ -62,10 +62,6 @@ NEURAL: dict[str, dict[str, Any]] = {
     "sasrec": {},
     "ncf": {},
 }
-#: Per-dataset additions: a sampled softmax keeps sasrec's epochs affordable on 9.7k items.
-NEURAL_BY_DATASET: dict[str, dict[str, dict[str, Any]]] = {
-    "ml-latest-small": {"sasrec": {"negatives": 1000}},
-}
 
 
 def _rss_mb() -> float:
@@ -115,7 +111,7 @@ def run_one(protocol: str, dataset: str, name: str, data_dir: Path, max_seconds:
         parts = protocol_split(data, seed=SEED)
         fit, validation, train, test = parts.fit, parts.validation, parts.train, parts.test
     data_mb = _rss_mb()
-    params = {**NEURAL.get(name, {}), **NEURAL_BY_DATASET.get(dataset, {}).get(name, {})}
+    params = dict(NEURAL.get(name, {}))
     if name in NEURAL:
         params.update(extra or {}, max_seconds=max_seconds)
     else:
