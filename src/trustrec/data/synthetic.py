@@ -84,6 +84,12 @@ def _zipf_weights(n: int, exponent: float, rng: np.random.Generator) -> np.ndarr
     return (rng.permutation(n) + 1.0) ** -exponent
 
 
+def _item_topics(n_items: int, n_topics: int, rng: np.random.Generator) -> np.ndarray:
+    """Item × topic mixtures (sparse Dirichlet; a single column of ones for one topic)."""
+    return rng.dirichlet(np.full(n_topics, 0.2), size=n_items) if n_topics > 1 \
+        else np.ones((n_items, 1))
+
+
 def _allocate(weights: np.ndarray, total: int, low: int, cap: int) -> np.ndarray:
     """Counts ``clip(low + floor(s · weights), low, cap)`` summing to ``total`` (needs
     ``low · n ≤ total ≤ cap · n``): bisection on the scale ``s``, then the few users whose
@@ -277,8 +283,7 @@ def generate(
     rng = np.random.default_rng(seed)
     users = _users_table(n_users, rng)
     theta = _tastes(users, n_topics, rng)
-    phi = rng.dirichlet(np.full(n_topics, 0.2), size=n_items) if n_topics > 1 \
-        else np.ones((n_items, 1))
+    phi = _item_topics(n_items, n_topics, rng)
     log_pop = np.log(_zipf_weights(n_items, popularity_exponent, rng))
     cap = min(n_items, max((n_items + 1) // 2, -(-total // n_users)))  # at most half, if it fits
     counts = _allocate(_zipf_weights(n_users, activity_exponent, rng), total,

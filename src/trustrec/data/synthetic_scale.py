@@ -22,7 +22,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from trustrec.data.synthetic import _START, _allocate, _zipf_weights
+from trustrec.data.synthetic import _START, _allocate, _item_topics, _zipf_weights
 from trustrec.errors import ConfigError
 
 _SCHEMA = pa.schema([("user_id", pa.int64()), ("item_id", pa.int64()),
@@ -47,8 +47,7 @@ def _topic_table(n_items: int, n_topics: int, popularity_exponent: float,
     """Flattened per-topic CDFs: entry ``t·n_items + i`` is ``t + P(item ≤ i | topic t)``, so
     one ``searchsorted(table, t + r)`` draws an item of topic ``t``."""
     log_pop = np.log(_zipf_weights(n_items, popularity_exponent, rng))
-    phi = rng.dirichlet(np.full(n_topics, 0.2), size=n_items) if n_topics > 1 \
-        else np.ones((n_items, 1))
+    phi = _item_topics(n_items, n_topics, rng)
     weights = np.exp(log_pop - log_pop.max())[:, None] * (phi + 1e-3) ** taste_strength
     cdf = np.cumsum(weights, axis=0) / weights.sum(axis=0)
     cdf[-1] = 1.0

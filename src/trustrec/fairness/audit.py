@@ -13,7 +13,6 @@ valid for any number of groups), and Welch's t-test compares the best and the wo
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,6 +25,7 @@ from trustrec.errors import ConfigError, DataError
 from trustrec.evaluation import EvaluationResult, evaluate_ranking
 from trustrec.evaluation.intervals import bootstrap_ci
 from trustrec.evaluation.protocol import RankingModel
+from trustrec.evaluation.result import _json_float as _json
 from trustrec.fairness.exposure import (
     HEAD_FRACTION,
     aplt,
@@ -39,11 +39,6 @@ from trustrec.fairness.groups import UserGroups, activity_groups
 
 #: Metrics where a lower value is better (the best group has the lowest mean).
 LOWER_IS_BETTER = frozenset({"arp", "calibration_kl"})
-
-
-def _json(value: float) -> float | None:
-    value = float(value)
-    return value if math.isfinite(value) else None
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import scipy.sparse as sp
 
 from trustrec.data import Dataset
 from trustrec.errors import DataError
-from trustrec.evaluation.metrics import distinct_mask
+from trustrec.evaluation.beyond import _counted
 
 #: Default share of the catalogue's items, by popularity, that make up the short head.
 HEAD_FRACTION = 0.2
@@ -38,12 +38,7 @@ def long_tail_mask(popularity: np.ndarray, head_fraction: float = HEAD_FRACTION)
 
 
 def _slots(lists: np.ndarray, n_items: int) -> tuple[np.ndarray, np.ndarray]:
-    items = np.asarray(lists, dtype=np.int64)
-    if items.ndim != 2:
-        raise DataError(f"recommended items: expected a 2-D array, got shape {items.shape}")
-    mask = distinct_mask(items)
-    if mask.any() and (items[mask].min() < 0 or items[mask].max() >= n_items):
-        raise DataError(f"recommended items: indices must be PAD or in [0, {n_items})")
+    items, mask = _counted(lists, n_items)
     return np.where(mask, items, 0), mask
 
 

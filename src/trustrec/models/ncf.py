@@ -79,9 +79,6 @@ class NcfConfig(TorchConfig):
     factors: int = 32
     layers: str = "64,32,16"
     negatives: int = 4
-    epochs: int = 20
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
     dp_epsilon: float = 0.0
     dp_delta: float = 1e-5
     dp_max_grad_norm: float = 1.0

@@ -175,17 +175,18 @@ class Histories:
         """Order ``dataset``'s interactions by user, timestamp and input order."""
         ts = dataset.timestamp if dataset.timestamp is not None else np.zeros(len(dataset))
         order = np.lexsort((np.arange(len(dataset)), ts, dataset.user))
-        user, item = dataset.user[order], dataset.item[order]
-        counts = np.bincount(user, minlength=dataset.n_users)
-        ends = np.cumsum(counts)
-        return cls(user, item, ends[user] - 1 - np.arange(len(user)), dataset.n_users)
+        return cls.from_sorted(dataset.user[order], dataset.item[order], dataset.n_users)
+
+    @classmethod
+    def from_sorted(cls, user: np.ndarray, item: np.ndarray, n_users: int) -> Histories:
+        """From interactions already sorted by user, then time (distances computed here)."""
+        ends = np.cumsum(np.bincount(user, minlength=n_users))
+        return cls(user, item, ends[user] - 1 - np.arange(len(user)), n_users)
 
     def drop(self, mask: np.ndarray) -> Histories:
         """Without the interactions where ``mask`` is true (distances recomputed)."""
         keep = ~mask
-        user, item = self.user[keep], self.item[keep]
-        ends = np.cumsum(np.bincount(user, minlength=self.n_users))
-        return Histories(user, item, ends[user] - 1 - np.arange(len(user)), self.n_users)
+        return Histories.from_sorted(self.user[keep], self.item[keep], self.n_users)
 
     def latest(self, max_len: int) -> np.ndarray:
         """(n_users, max_len) int32 tokens of each user's latest items, left-padded with 0."""

@@ -116,10 +116,11 @@ def create_app(settings: Settings) -> FastAPI:
                                       "Idempotency-Key"])
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     read, write, admin = Depends(guard(None)), Depends(guard("write")), Depends(guard("admin"))
+    index_html = resources.files("trustrec.serve").joinpath("static/index.html").read_text()
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> str:
-        return resources.files("trustrec.serve").joinpath("static/index.html").read_text()
+        return index_html
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
