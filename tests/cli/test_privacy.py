@@ -85,13 +85,54 @@ def test_encrypted_model_train_recommend_forget(capsys, tmp_path, files, key) ->
 
 def test_data_encrypt_decrypt(capsys, tmp_path, files, key) -> None:
     enc, dec = tmp_path / "enc" / "i.enc", tmp_path / "plain" / "i.csv"
-    assert run(capsys, "data", "encrypt", files["interactions"], enc, "--key-file", key)[0] == 0
-    assert run(capsys, "data", "decrypt", enc, dec, "--key-file", key)[0] == 0
+    assert run(capsys, "data", "encrypt", files["interactions"], enc, "--key-file", key,
+               "--role", "interactions")[0] == 0
+    assert run(capsys, "data", "decrypt", enc, dec, "--key-file", key,
+               "--role", "interactions")[0] == 0
     assert dec.read_bytes() == files["interactions"].read_bytes()
     other = tmp_path / "other" / "k.hex"
     run(capsys, "data", "keygen", other)
-    code, _, err = run(capsys, "data", "decrypt", enc, dec, "--key-file", other)
+    code, _, err = run(capsys, "data", "decrypt", enc, dec, "--key-file", other,
+                       "--role", "interactions")
     assert code == 2 and "authentication failed" in err
+
+
+def test_swapped_data_files_are_refused(capsys, tmp_path, files, key) -> None:
+    """The attack: swap ratings.enc and users.enc; the pipeline decrypting its ratings must
+    not get the user table (nor the reverse, nor the right file under another role)."""
+    store = tmp_path / "store"
+    for name, role in (("interactions", "interactions"), ("users", "users")):
+        assert run(capsys, "data", "encrypt", files[name], store / f"{role}.enc",
+                   "--key-file", key, "--role", role)[0] == 0
+    ratings, users = store / "interactions.enc", store / "users.enc"
+    blob = ratings.read_bytes()
+    ratings.write_bytes(users.read_bytes())
+    users.write_bytes(blob)
+    for src, role in ((ratings, "interactions"), (users, "users")):
+        code, _, err = run(capsys, "data", "decrypt", src, tmp_path / "x.csv", "--key-file",
+                           key, "--role", role)
+        assert code == 2 and "swapped" in err
+        assert not (tmp_path / "x.csv").exists()
+    users.rename(store / "kept.enc")
+    ratings.rename(users)
+    assert run(capsys, "data", "decrypt", users, tmp_path / "u.csv", "--key-file", key,
+               "--role", "users")[0] == 0  # swapped back: fine
+    code, _, err = run(capsys, "data", "decrypt", users, tmp_path / "x.csv", "--key-file", key,
+                       "--role", "interactions")
+    assert code == 2 and "role 'users'" in err
+
+
+def test_shared_or_weak_key_files_are_refused(capsys, tmp_path, files, key) -> None:
+    key.chmod(0o644)
+    code, _, err = run(capsys, "data", "encrypt", files["interactions"], tmp_path / "out" / "o.enc",
+                       "--key-file", key, "--role", "interactions")
+    assert code == 2 and "chmod 600" in err
+    weak = tmp_path / "secrets" / "weak.key"
+    weak.write_text("correct horse battery staple correct horse\n")
+    weak.chmod(0o600)
+    code, _, err = run(capsys, "data", "encrypt", files["interactions"], tmp_path / "out" / "o.enc",
+                       "--key-file", weak, "--role", "interactions")
+    assert code == 2 and "passphrase is not a key" in err
 
 
 def test_audit_privacy(capsys, tmp_path, files) -> None:

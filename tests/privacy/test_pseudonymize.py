@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -57,11 +60,54 @@ def test_key_files(tmp_path) -> None:
         generate_key(path)
     short = tmp_path / "short"
     short.write_text("ab" * 8)
+    short.chmod(0o600)
     with pytest.raises(ConfigError, match="at least 32"):
         read_key(short)
     with pytest.raises(ConfigError, match="not found"):
         read_key(tmp_path / "missing")
     assert derive_key(KEY_A, "x") != derive_key(KEY_A, "y")
+
+
+def _private(path: Path, content: str | bytes) -> Path:
+    if isinstance(content, str):
+        path.write_text(content)
+    else:
+        path.write_bytes(content)
+    path.chmod(0o600)
+    return path
+
+
+def test_key_files_others_can_read_are_refused(tmp_path) -> None:
+    path = generate_key(tmp_path / "k.hex")
+    for mode in (0o640, 0o604, 0o620):
+        path.chmod(mode)
+        with pytest.raises(ConfigError, match="chmod 600"):
+            read_key(path)
+    path.chmod(0o400)
+    assert len(read_key(path)) == 32
+
+
+@pytest.mark.parametrize("content", [
+    "correct horse battery staple, my long passphrase!",  # text, not hex
+    "00" * 32,  # hex, but one byte value
+    "0123456789abcdef" * 4,  # hex, a repeating pattern
+    bytes(range(8)) * 8,  # raw binary, a repeating pattern
+])
+def test_low_entropy_key_material_is_refused(tmp_path, content) -> None:
+    with pytest.raises(ConfigError, match=r"passphrase is not a key|not random"):
+        read_key(_private(tmp_path / "weak.key", content))
+
+
+def test_random_raw_and_hex_keys_are_accepted(tmp_path) -> None:
+    while True:  # random bytes that happen to be valid UTF-8 would read as a passphrase
+        raw = os.urandom(64)
+        try:
+            raw.decode("utf-8")
+        except UnicodeDecodeError:
+            break
+    assert read_key(_private(tmp_path / "raw.key", raw)) == raw
+    key = os.urandom(32)
+    assert read_key(_private(tmp_path / "hex.key", key.hex().upper() + "\n")) == key
 
 
 def test_key_beside_the_data_is_refused(tmp_path) -> None:

@@ -5,18 +5,17 @@ inherits from :class:`AnnRetrieval` before its ``Recommender`` base (a plain mix
 module imports no model, so that :mod:`trustrec.models` can import it) and implements
 ``_ann_user_vectors(users)`` and ``_ann_item_vectors(items=None)`` (the rows ``items`` of
 the item matrix, all rows for None); its ``_state`` adds ``**self._ann_state()`` and its
-``_load_state`` calls ``self._load_ann_state(arrays)``. Then ``save`` builds an index when
-the catalogue reaches ``TRUSTREC_ANN_MIN_ITEMS`` and faiss is installed, the artifact keeps
-it (SHA-checked) with its measured recall@10, and ``recommend`` uses it (set
-``model.ann_ = None`` for exact lists).
+``_load_state`` calls ``self._load_ann_state(arrays)``. Then ``save`` (through ``to_files``)
+builds an index when the catalogue reaches ``TRUSTREC_ANN_MIN_ITEMS`` and faiss is
+installed, the artifact keeps it (SHA-checked) with its measured recall@10, and
+``recommend`` uses it (set ``model.ann_ = None`` for exact lists).
 """
 
 from __future__ import annotations
 
 import importlib.util
 import logging
-import os
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any, Self
 
 import numpy as np
@@ -63,10 +62,10 @@ class AnnRetrieval:
         return recommend_ann(self, self._check_users(users), k, exclude_seen,
                              exact=super().recommend)
 
-    def save(self, path: str | os.PathLike[str], **options: Any) -> Path:
-        """Write the model (see :meth:`Recommender.save`, which gets ``options``), first
-        building an ANN index when the catalogue reaches ``TRUSTREC_ANN_MIN_ITEMS`` and faiss
-        is installed."""
+    def to_files(self) -> Iterator[tuple[str, bytes]]:
+        """The artifact's files (see :meth:`Recommender.to_files`, used by ``save`` and the
+        encrypted save), first building an ANN index when the catalogue reaches
+        ``TRUSTREC_ANN_MIN_ITEMS`` and faiss is installed."""
         from trustrec.ann.index import AnnSettings
 
         self._check_fitted()
@@ -78,7 +77,7 @@ class AnnRetrieval:
                 from trustrec.ann.retrieval import build_ann
 
                 build_ann(self)
-        return super().save(path, **options)
+        return super().to_files()
 
     def _ann_state(self) -> dict[str, np.ndarray]:
         """The index's bytes for ``_state`` (empty without an index)."""

@@ -30,6 +30,9 @@ KeyFileOpt = Annotated[Path, typer.Option(
          "away from the data.")]
 ModelKeyOpt = Annotated[Path | None, typer.Option(
     help="Key file of an encrypted model directory.")]
+RoleOpt = Annotated[str, typer.Option(
+    help="What the file holds: interactions, users, items, … The ciphertext is bound to this "
+         "role and to the encrypted file's name; decryption must state the same role.")]
 
 
 def read_optional_key(path: Path | None) -> bytes | None:
@@ -108,13 +111,14 @@ def data_encrypt(
     src: Annotated[Path, typer.Argument(help="File to encrypt.")],
     dst: Annotated[Path, typer.Argument(help="Encrypted output file.")],
     key_file: KeyFileOpt,
+    role: RoleOpt,
 ) -> None:
-    """Encrypt a data file with AES-256-GCM (authenticated)."""
+    """Encrypt a data file with AES-256-GCM (authenticated, bound to its role and name)."""
     from trustrec.privacy.encryption import encrypt_file
     from trustrec.privacy.keys import check_key_location, read_key
 
     check_key_location(key_file, src, dst)
-    out.print(f"encrypted → {encrypt_file(src, dst, read_key(key_file))}")
+    out.print(f"encrypted → {encrypt_file(src, dst, read_key(key_file), role)}")
 
 
 @data_app.command("decrypt")
@@ -123,12 +127,14 @@ def data_decrypt(
     src: Annotated[Path, typer.Argument(help="File written by `trustrec data encrypt`.")],
     dst: Annotated[Path, typer.Argument(help="Decrypted output file.")],
     key_file: KeyFileOpt,
+    role: RoleOpt,
 ) -> None:
-    """Decrypt a file written by `trustrec data encrypt`; wrong keys and tampering are refused."""
+    """Decrypt a file written by `trustrec data encrypt`; wrong keys, tampering, renamed or
+    swapped files and another role are refused."""
     from trustrec.privacy.encryption import decrypt_file
     from trustrec.privacy.keys import read_key
 
-    out.print(f"decrypted → {decrypt_file(src, dst, read_key(key_file))}")
+    out.print(f"decrypted → {decrypt_file(src, dst, read_key(key_file), role)}")
 
 
 @app.command()

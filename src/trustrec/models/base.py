@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, ClassVar, Self
 
@@ -259,8 +260,9 @@ class Recommender:
         return np.asarray(self._predict(users, items), dtype=np.float32)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model to directory ``path`` (manifest + arrays, no pickle)."""
+    def to_files(self) -> Iterator[tuple[str, bytes]]:
+        """The artifact's files as ``(name, bytes)``, manifest last: what :meth:`save` writes
+        and what an encrypted save encrypts (no plaintext on disk)."""
         self._check_fitted()
         arrays = {f"state.{k}": v for k, v in self._state().items()}
         arrays.update({
@@ -283,7 +285,11 @@ class Recommender:
         extra = self._manifest_extra()
         if extra:
             manifest["extra"] = extra
-        return artifact.write_artifact(path, manifest, arrays)
+        return artifact.artifact_files(manifest, arrays)
+
+    def save(self, path: str | os.PathLike[str]) -> Path:
+        """Write the model to directory ``path`` (manifest + arrays, no pickle)."""
+        return artifact.write_files(path, self.to_files())
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Recommender:
@@ -292,14 +298,20 @@ class Recommender:
         Called on :class:`Recommender` itself it returns whichever model the directory
         holds; called on a subclass it refuses a directory holding another model.
         """
+        return cls.from_files(artifact.DirectoryFiles(path), str(path))
+
+    @classmethod
+    def from_files(cls, files: Mapping[str, bytes], path: str) -> Recommender:
+        """Load a model from its artifact's files by name (see :meth:`load`); ``path`` names
+        them in errors."""
         from trustrec.models.registry import get_model_class
 
-        manifest = artifact.read_manifest(path)
+        manifest = artifact.read_manifest(files, path)
         name = manifest.get("model")
         model_cls = get_model_class(str(name)) if cls is Recommender else cls
         if model_cls.name != name:
             raise ArtifactError(f"{path}: holds model '{name}', not '{model_cls.name}'")
-        arrays = artifact.read_arrays(path, manifest)
+        arrays = artifact.read_arrays(files, manifest, path)
         try:
             config = model_cls.config_class.from_params(manifest.get("config", {}), model=name)
             model = model_cls(config)
