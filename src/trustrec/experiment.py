@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -16,6 +17,8 @@ from trustrec.evaluation import EvaluationResult, evaluate_ranking, evaluate_rat
 from trustrec.models import Recommender, create_model
 
 log = logging.getLogger(__name__)
+#: A comma that starts a new ``key=value`` parameter (not one inside a list value).
+_PARAM_START = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")
 
 
 @dataclass(frozen=True)
@@ -27,9 +30,11 @@ class ModelSpec:
 
     @classmethod
     def parse(cls, text: str) -> ModelSpec:
-        """Parse ``"ease"`` or ``"ease:l2=200,implicit=true"``."""
+        """Parse ``"ease"``, ``"ease:l2=200,implicit=true"`` or ``"ncf:layers=64,32,16"``
+        (a comma starts a new parameter only when ``key=`` follows it, so list values keep
+        theirs)."""
         name, _, rest = text.partition(":")
-        return cls(name.strip(), parse_params(rest.split(",")) if rest.strip() else {})
+        return cls(name.strip(), parse_params(split_params(rest)) if rest.strip() else {})
 
     def build(self, seed: int | None = None) -> Recommender:
         """A fresh, unfitted model."""
@@ -40,6 +45,12 @@ class ModelSpec:
         if not self.params:
             return self.name
         return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
+
+
+def split_params(text: str) -> list[str]:
+    """``"a=1,b=2,3,c=x"`` → ``["a=1", "b=2,3", "c=x"]``: split at the commas that a
+    ``key=`` follows; other commas belong to a list value."""
+    return _PARAM_START.split(text)
 
 
 def parse_params(items: Sequence[str]) -> dict[str, str]:

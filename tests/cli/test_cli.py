@@ -159,6 +159,28 @@ def test_evaluate_split_and_inspect(capsys, tmp_path, files) -> None:
     assert code == 0 and "interactions" in out
 
 
+def test_list_and_exact_numeric_parameters_on_the_command_line(capsys, tmp_path,
+                                                               files) -> None:
+    model_dir = tmp_path / "ncf"
+    code, _, err = run(capsys, "train", "--interactions", files["interactions"], "--model",
+                       "ncf", "--param", "layers=16,8", "--param", "factors=4",
+                       "--param", "epochs=1e0", "--out", model_dir)
+    assert code == 0, err
+    config = json.loads((model_dir / "manifest.json").read_text())["config"]
+    assert (config["layers"], config["epochs"]) == ([16, 8], 1)
+    code, _, err = run(capsys, "train", "--interactions", files["interactions"], "--model",
+                       "ncf", "--param", "epochs=1.5e0", "--out", tmp_path / "bad")
+    assert code == 2 and "parameter 'epochs' expects a whole number" in err
+    split_dir = tmp_path / "split"
+    assert run(capsys, "data", "split", files["interactions"], "--out", split_dir)[0] == 0
+    metrics = tmp_path / "metrics.json"
+    code, _, err = run(capsys, "evaluate", "--model", "ncf:layers=16,8,factors=4,epochs=1",
+                       "--train", split_dir / "train.csv", "--test", split_dir / "test.csv",
+                       "--json", metrics)
+    assert code == 0, err
+    assert json.loads(metrics.read_text())["runs"][0][0]["params"]["layers"] == "16,8"
+
+
 def test_demo_writes_report(capsys, tmp_path, monkeypatch) -> None:
     code, out, err = run(capsys, "demo", "--out", tmp_path / "report", "--model", "popularity",
                          "--model", "itemknn", "--section", "none")

@@ -68,7 +68,7 @@ PAIR_BATCH = 1 << 17
 @dataclass(frozen=True)
 class NcfConfig(TorchConfig):
     """``task``: 'implicit' (BCE with sampled negatives) or 'rating' (MSE); ``factors``: GMF
-    embedding size; ``layers``: comma-separated MLP widths (the first is the concatenated
+    embedding size; ``layers``: list of MLP widths, ``64,32,16`` (the first is the concatenated
     user+item MLP embedding, so each is half of it); ``negatives`` per positive (implicit);
     ``dp_epsilon`` (0: no DP), ``dp_delta``, ``dp_max_grad_norm``: DP-SGD (see the module
     docstring). Training settings: see :class:`TorchConfig`."""
@@ -77,7 +77,7 @@ class NcfConfig(TorchConfig):
 
     task: Literal["implicit", "rating"] = "implicit"
     factors: int = 32
-    layers: str = "64,32,16"
+    layers: tuple[int, ...] = (64, 32, 16)
     negatives: int = 4
     dp_epsilon: float = 0.0
     dp_delta: float = 1e-5
@@ -99,11 +99,11 @@ class NcfConfig(TorchConfig):
                 "dp_max_grad_norm", "a finite number > 0", self.dp_max_grad_norm)
 
     def widths(self) -> list[int]:
-        """``layers`` as integers (empty if unparsable; ``check`` reports it)."""
-        try:
-            return [int(w) for w in self.layers.split(",") if w.strip()]
-        except ValueError:
-            return []
+        """``layers`` as a list of integers (empty unless it is a tuple of integers;
+        ``check`` reports it)."""
+        valid = isinstance(self.layers, tuple) and all(
+            isinstance(w, int) and not isinstance(w, bool) for w in self.layers)
+        return list(self.layers) if valid else []
 
 
 class NeuMF(nn.Module):
