@@ -77,6 +77,13 @@ class Recommender:
             out[sel] = block[inverse[sel] - start, items[sel]]
         return out
 
+    def _predict_partial(self, users: np.ndarray, items: np.ndarray, user_known: np.ndarray,
+                         item_known: np.ndarray) -> np.ndarray | None:
+        """Estimates for pairs whose user or item (or both) the model never saw (``users`` /
+        ``items`` are 0 where not known); None when the model has no such estimate and
+        callers fall back to a constant (see :func:`trustrec.models.external.predict_external`)."""
+        return None
+
     def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Scores (n_items,) for a history given at call time (item indices in time order and
         their values) instead of a trained user; models that can do this override it."""

@@ -6,7 +6,9 @@ closed-form ridge updates
     b_i = Σ_{u ∈ U(i)} (r_ui − μ − b_u) / (reg_item + |U(i)|)
     b_u = Σ_{i ∈ I(u)} (r_ui − μ − b_i) / (reg_user + |I(u)|)
 
-for ``iterations`` rounds, each a pair of ``np.bincount`` passes over the ratings.
+for ``iterations`` rounds, each a pair of ``np.bincount`` passes over the ratings. As in
+Surprise, an item (user) without training ratings has bias 0, so its estimate is
+``μ + b_u`` (``μ + b_i``) — also for IDs the model never saw (:class:`BiasedRatings`).
 """
 
 from __future__ import annotations
@@ -65,8 +67,26 @@ def fit_biases(dataset: Dataset, reg_user: float, reg_item: float,
     return mu, b_user, b_item
 
 
+class BiasedRatings:
+    """Mixin of rating models ``μ + b_u + b_i (+ …)`` with ``mu_``, ``user_bias_``,
+    ``item_bias_`` and ``bounds_``: a pair whose user or item was unseen in training gets
+    ``μ`` plus the biases that are known, clipped — Surprise's rule for ``BaselineOnly`` and
+    ``SVD`` (an unknown user's or item's bias is taken as zero)."""
+
+    mu_: np.float32
+    user_bias_: np.ndarray
+    item_bias_: np.ndarray
+    bounds_: np.ndarray
+
+    def _predict_partial(self, users: np.ndarray, items: np.ndarray, user_known: np.ndarray,
+                         item_known: np.ndarray) -> np.ndarray:
+        raw = (self.mu_ + np.where(user_known, self.user_bias_[users], 0.0)
+               + np.where(item_known, self.item_bias_[items], 0.0))
+        return np.clip(raw, self.bounds_[0], self.bounds_[1]).astype(np.float32)
+
+
 @register
-class Baseline(Recommender):
+class Baseline(BiasedRatings, Recommender):
     """Rating estimate ``μ + b_u + b_i`` clipped to the training scale; ranks by it."""
 
     name = "baseline"

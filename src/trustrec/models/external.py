@@ -92,8 +92,11 @@ class ExternalPredictions:
 def predict_external(model: Recommender, user_ids: Any, item_ids: Any) -> ExternalPredictions:
     """Predict each ``(user_ids[i], item_ids[i])``; pairs with an unknown ID get a fallback.
 
-    The fallback is the training mean for rating models (the best constant estimate) and
-    the model's lowest score otherwise (an unknown item is never preferred).
+    The fallback is the model's own estimate from what it knows where it has one (the
+    biased rating models ``baseline`` and ``mf``: the global mean plus the bias of the known
+    user or item, as Surprise predicts), else the training mean for rating models (the best
+    constant estimate) and the model's lowest score otherwise (an unknown item is never
+    preferred).
     """
     u, u_known = model.user_index_.lookup_known(user_ids)
     i, i_known = model.item_index_.lookup_known(item_ids)
@@ -102,7 +105,10 @@ def predict_external(model: Recommender, user_ids: Any, item_ids: Any) -> Extern
     if both.any():
         out[both] = model.predict(u[both], i[both])
     if (~both).any():
-        if model.predicts_ratings:
+        partial = model._predict_partial(u[~both], i[~both], u_known[~both], i_known[~both])
+        if partial is not None:
+            fill = partial
+        elif model.predicts_ratings:
             fill = model.train_mean_
         else:
             fill = float(out[both].min()) if both.any() else 0.0

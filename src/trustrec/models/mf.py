@@ -16,7 +16,9 @@ plain rank-``factors`` MF). The regularisation is learned from the data — no
 ``reg``/``lr``/``epochs`` to tune — and averaging over the posterior beats a single SGD
 optimum: on the ML-100K folds u1..u5 the defaults reach RMSE ≈ 0.898, where SGD biased MF
 tuned on validation data stayed ≈ 0.911 (see benchmarks/README.md). Users and items without
-training ratings keep zero biases and factors. Predictions and scores are clipped to the
+training ratings keep zero biases and factors, so, as in Surprise's ``SVD``, an unseen item
+gets ``μ + b_u`` and an unseen user ``μ + b_i`` (also for IDs the model never saw:
+:class:`~trustrec.models.baseline.BiasedRatings`). Predictions and scores are clipped to the
 training rating scale.
 
 Sampling is single-threaded and deterministic for a fixed ``seed``: all random draws come
@@ -32,7 +34,7 @@ import numpy as np
 
 from trustrec.data.dataset import Dataset
 from trustrec.models._mf_kernels import sample_rows, squared_error
-from trustrec.models.baseline import rating_bounds
+from trustrec.models.baseline import BiasedRatings, rating_bounds
 from trustrec.models.config import Config, require
 from trustrec.models.factor import FactorRecommender
 from trustrec.models.registry import register
@@ -88,7 +90,7 @@ def _draw_prior(rows: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray,
 
 
 @register
-class MatrixFactorization(FactorRecommender):
+class MatrixFactorization(BiasedRatings, FactorRecommender):
     """Rating estimate ``μ + b_u + b_i + p_u·q_i`` clipped to the training scale; ranks by it."""
 
     name = "mf"
