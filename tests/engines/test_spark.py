@@ -86,6 +86,13 @@ def test_fold_in_reproduces_the_spark_user_factors(trained) -> None:
                                    rtol=1e-3, atol=1e-4)
 
 
+def test_explanations_of_spark_als_add_up_to_its_score(trained) -> None:
+    """The credits use Spark's count-scaled penalty (ALS-WR), as its user vectors did."""
+    from tests.explain.test_exact_credits import assert_exact_credits
+
+    assert_exact_credits(Recommender.load(trained["path"]))
+
+
 def test_distributed_evaluation_equals_single_machine(spark, files, trained) -> None:
     model = Recommender.load(trained["path"])
     ours = evaluate_spark(spark, trained["path"], files["test"], k=5)

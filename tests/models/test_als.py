@@ -59,15 +59,16 @@ def test_als_is_deterministic_across_thread_counts(planted: Dataset) -> None:
 
 
 @pytest.mark.parametrize("params", [{}, {"bm25": True}, {"implicit": False, "alpha": 0.5}])
-def test_fold_in_of_a_training_history_is_close_to_its_trained_vector(
+def test_fold_in_of_a_training_history_is_its_trained_vector(
         planted: Dataset, params: dict) -> None:
-    model = create_model("als", {**SMALL, "iterations": 30, **params}).fit(planted)
+    """The fit ends with an exact user step, so a user scored by index and the same user
+    folded in from its history get the same vector (and explanations add up)."""
+    model = create_model("als", {**SMALL, "iterations": 3, **params}).fit(planted)
     x = planted.csr
     for u in range(0, planted.n_users, 7):
         folded = model.fold_in(x[u].indices, x[u].data)
-        trained = model.user_factors_[u]
         assert folded.dtype == np.float32 and folded.shape == (4,)
-        assert np.linalg.norm(folded - trained) < 0.1 * np.linalg.norm(trained)
+        np.testing.assert_allclose(folded, model.user_factors_[u], rtol=1e-4, atol=1e-5)
 
 
 def test_fold_in_is_implicits_exact_user_solve(planted: Dataset) -> None:

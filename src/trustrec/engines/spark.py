@@ -51,6 +51,7 @@ class SparkTrainedAls(Als):
 
     def _fit(self, dataset: Dataset) -> None:
         user_factors, item_factors = self._given
+        self._keep_values(dataset)
         expected = ((dataset.n_users, self.config.factors), (dataset.n_items, self.config.factors))
         if (user_factors.shape, item_factors.shape) != expected:
             raise ConfigError(f"spark als: factor shapes {user_factors.shape} and "

@@ -4,8 +4,9 @@
   ``X_uj W_ji`` — exact;
 * ``hybrid``: ``s_ui = Σ_j X_uj [(1 − b) B_ji + b · T_j · (TW)_i]`` — exact;
 * ``als``: the fold-in decomposition of Hu, Koren & Volinsky (2008): the user vector solves
-  ``A x = Σ_j c_j y_j``, so ``s_ui = Σ_j c_j y_iᵀ A⁻¹ y_j`` — exact for the folded-in user
-  (binary histories; with ``implicit=false`` the artifact keeps no values and ones stand in);
+  ``A x = Σ_j c_j y_j``, so ``s_ui = Σ_j c_j y_iᵀ A⁻¹ y_j`` — exact, because every trained
+  user vector is that user step of its own history (local fit, Spark's count-scaled
+  penalty, federated training; values kept when ``implicit=false``);
 * other factor models (``bpr``, ``mf``): item-item similarity in factor space ``y_i · y_j``;
 * text models (``content``, ``linear``): cosine of the items' text vectors;
 * any other model that scores a history given at call time (``score_history``, e.g. the
@@ -14,6 +15,8 @@
   model keeps one).
 
 Returns ``None`` for models with none of these (explanations fall back to popularity).
+:func:`exact_credits` says for which models the contributions add up to the score (tested
+as a contract over every registered model).
 """
 
 from __future__ import annotations
@@ -40,17 +43,12 @@ def _column(weights: np.ndarray | sp.spmatrix, rows: np.ndarray, item: int) -> n
     return (block.toarray() if sp.issparse(block) else np.asarray(block)).ravel()
 
 
-def _als(model: Als, history: np.ndarray, values: np.ndarray, item: int) -> np.ndarray:
-    row = sp.csr_matrix((values, history, [0, len(history)]), shape=(1, model.n_items_))
-    weights = model._weights(row)  # the model's own interaction weights (binary / BM25)
-    confidence = 1.0 + model.config.alpha * weights.data.astype(np.float64)
-    y = model.item_factors_[weights.indices].astype(np.float64)
-    lhs = model.item_gram_ + (y.T * (confidence - 1.0)) @ y
-    lhs[np.diag_indices_from(lhs)] += model.config.regularization
-    solved = np.linalg.solve(lhs, model.item_factors_[item].astype(np.float64))
-    out = np.zeros(len(history))
-    out[np.searchsorted(history, weights.indices)] = confidence * (y @ solved)
-    return out
+def exact_credits(model: Recommender | type[Recommender]) -> bool:
+    """Whether :func:`history_contributions` of ``model`` (a model or its class) add up to
+    its score of the item for every user with a training history (item-item models —
+    ``itemknn``, ``ease``, ``dp_ease``, ``hybrid`` — and ``als``)."""
+    cls = model if isinstance(model, type) else type(model)
+    return issubclass(cls, (ItemItemRecommender, Als))
 
 
 def history_contributions(model: Recommender, user: int,
@@ -69,9 +67,11 @@ def history_contributions(model: Recommender, user: int,
             weights = _column(model.weights_, history, item)
         return history, values * weights, COLLABORATIVE
     history = model.seen_[user].indices
-    if isinstance(model, Als):  # with implicit=false the artifact keeps no values: ones
-        values = np.ones(len(history), np.float32)
-        return history, _als(model, history, values, item), COLLABORATIVE
+    if isinstance(model, Als):
+        indices, credits = model.fold_in_credits(user, item)
+        out = np.zeros(len(history))
+        out[np.searchsorted(history, indices)] = credits
+        return history, out, COLLABORATIVE
     if isinstance(model, FactorRecommender):
         y = model.item_factors_.astype(np.float64)
         return history, y[history] @ y[item], COLLABORATIVE

@@ -8,7 +8,10 @@ missing pairs are negatives with confidence 1. ALS minimises
 Training is deterministic for a fixed ``seed`` at any ``threads``: ``seed`` fixes the random
 initial factors and each half-step solves every user (item) independently from fixed item
 (user) factors, so the thread schedule cannot change the result. BLAS runs single-threaded
-during the fit, as ``implicit`` recommends.
+during the fit, as ``implicit`` recommends. The fit ends with one exact (Cholesky) user step
+from the final item factors, so every user vector is the fold-in of its own history: a
+user's score is exactly the sum of its history items' credits (:meth:`Als.fold_in_credits`),
+and scoring a user by index or by its history gives the same list.
 
 The defaults (``regularization=30``, ``alpha=2``) were chosen on validation splits carved from
 the training parts of ml-latest-small and ML-100K (top-10 ranking of unseen items); they
@@ -93,6 +96,8 @@ class Als(FactorRecommender):
 
     name = "als"
     config_class = AlsConfig
+    #: The training values (``implicit=false``), aligned with ``seen_``; None when binary.
+    values_: np.ndarray | None = None
 
     def _weights(self, x: sp.csr_matrix) -> sp.csr_matrix:
         """Interaction weights ``w`` of the rows of ``x`` (binarised, BM25 as configured)."""
@@ -103,15 +108,32 @@ class Als(FactorRecommender):
                             self.config.bm25_b)
         return x
 
+    def _keep_values(self, dataset: Dataset) -> None:
+        """Keep the training values (``implicit=false`` only; refused when negative), aligned
+        with ``seen_``, so that a user's own history can be folded in exactly later."""
+        if self.config.implicit:
+            self.values_ = None
+            return
+        values = dataset.csr.data.astype(np.float32)
+        if values.size and values.min() < 0:
+            raise ModelError(f"als: dataset '{dataset.name}' has negative values "
+                             f"(min {values.min()}); implicit=false needs values ≥ 0")
+        self.values_ = values
+
+    def training_rows(self, users: np.ndarray | slice = slice(None)) -> sp.csr_matrix:
+        """The training interactions of ``users`` (all by default) with the values the fit
+        used: ones, or the kept values when ``implicit`` is false."""
+        x = self.seen_ if self.values_ is None else sp.csr_matrix(
+            (self.values_, self.seen_.indices, self.seen_.indptr), shape=self.seen_.shape)
+        return x[users]
+
     def _fit(self, dataset: Dataset) -> None:
         cfg = self.config
         if cfg.scale_regularization:
             raise ConfigError("als: scale_regularization=true is Spark MLlib's ALS-WR penalty; "
                               "train such a model with `trustrec train --engine spark`")
-        x = self.seen_ if cfg.implicit else dataset.csr
-        if not cfg.implicit and x.data.min() < 0:
-            raise ModelError(f"als: dataset '{dataset.name}' has negative values "
-                             f"(min {x.data.min()}); implicit=false needs values ≥ 0")
+        self._keep_values(dataset)
+        x = self.training_rows()
         if cfg.bm25:
             self.bm25_idf_ = bm25_idf(x)
             self.bm25_avg_length_ = float(np.asarray(x.sum(axis=1)).mean())
@@ -123,7 +145,12 @@ class Als(FactorRecommender):
                 dtype=np.float32, iterations=cfg.iterations, num_threads=cfg.threads,
                 random_state=cfg.seed)
             solver.fit(confidence, show_progress=False)
-        self._set_factors(solver.user_factors, solver.item_factors)
+            # implicit's sweeps end with an item step and solve users by conjugate gradient:
+            # one exact (Cholesky) user step from the final item factors makes every user
+            # vector the fold-in of its own history, so scores decompose exactly into item
+            # credits (:meth:`fold_in_credits`), as Spark's sweeps, ending with users, do
+            users = solver.recalculate_user(np.arange(x.shape[0]), confidence)
+        self._set_factors(users, solver.item_factors)
 
     def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray,
                      item_bias: np.ndarray | None = None) -> None:
@@ -153,8 +180,21 @@ class Als(FactorRecommender):
                                  f"one per history item; got shape {vals.shape}")
             if not self.config.implicit and vals.size and vals.min() < 0:
                 raise ModelError(f"als: fold_in values must be ≥ 0; got min {vals.min()}")
-        row = sp.csr_matrix((vals, items, [0, len(items)]), shape=(1, self.n_items_))
+        _, confidence, y, lhs = self._user_step(self._history_row(items, vals))
+        return np.linalg.solve(lhs, y.T @ confidence).astype(np.float32)
+
+    def _history_row(self, items: np.ndarray, values: np.ndarray) -> sp.csr_matrix:
+        """A history as one CSR row over the items, repeats summed."""
+        row = sp.csr_matrix((values, items, [0, len(items)]), shape=(1, self.n_items_))
         row.sum_duplicates()
+        return row
+
+    def _user_step(self, row: sp.csr_matrix) -> tuple[np.ndarray, np.ndarray, np.ndarray,
+                                                       np.ndarray]:
+        """The ALS user step of one history row: its items, their confidences ``c``, their
+        factors ``Y_h`` and ``A = YᵀY + Y_hᵀ(C − I)Y_h + λ·I`` (float64), so that the user
+        vector solves ``A x = Y_hᵀ c``; ``λ = regularization``, times the number of positive
+        history items when ``scale_regularization`` is set (Spark's ALS-WR)."""
         row = self._weights(row)
         confidence = 1.0 + self.config.alpha * row.data.astype(np.float64)
         y = self.item_factors_[row.indices].astype(np.float64)
@@ -163,13 +203,25 @@ class Als(FactorRecommender):
         if self.config.scale_regularization:
             penalty *= max(1, int((row.data > 0).sum()))
         lhs[np.diag_indices_from(lhs)] += penalty
-        return np.linalg.solve(lhs, y.T @ confidence).astype(np.float32)
+        return row.indices, confidence, y, lhs
+
+    def fold_in_credits(self, user: int, item: int) -> tuple[np.ndarray, np.ndarray]:
+        """``(history items, credits)``: the share ``c_j · y_iᵀ A⁻¹ y_j`` of each of user
+        index ``user``'s training items ``j`` in the score of ``item`` (Hu, Koren & Volinsky
+        2008). The user vector is the user step of that history (:meth:`_user_step`), so
+        the credits add up to ``score(user, item)`` up to float32 rounding."""
+        self._check_fitted()
+        indices, confidence, y, lhs = self._user_step(self.training_rows([user]))
+        solved = np.linalg.solve(lhs, self.item_factors_[item].astype(np.float64))
+        return indices, confidence * (y @ solved)
 
     def _score_history(self, items: np.ndarray, values: np.ndarray) -> np.ndarray:
         return self.item_factors_ @ self.fold_in(items, values)
 
     def _state(self) -> dict[str, np.ndarray]:
         state = super()._state()
+        if self.values_ is not None:
+            state["values"] = self.values_
         if self.config.bm25:
             state["bm25_idf"] = self.bm25_idf_
             state["bm25_avg_length"] = np.array([self.bm25_avg_length_])
@@ -177,6 +229,10 @@ class Als(FactorRecommender):
 
     def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
         super()._load_state(arrays)
+        self.values_ = None if self.config.implicit else arrays["values"]
+        if self.values_ is not None and self.values_.shape != (self.seen_.nnz,):
+            raise ValueError(f"values has shape {self.values_.shape}, expected "
+                             f"({self.seen_.nnz},)")
         if self.config.bm25:
             idf, avg = arrays["bm25_idf"], arrays["bm25_avg_length"]
             if idf.shape != (self.n_items_,) or avg.shape != (1,):
