@@ -179,6 +179,8 @@ def test_list_and_exact_numeric_parameters_on_the_command_line(capsys, tmp_path,
                        "--json", metrics)
     assert code == 0, err
     assert json.loads(metrics.read_text())["runs"][0][0]["params"]["layers"] == "16,8"
+    code, out, _ = run(capsys, "models")
+    assert code == 0 and "layers=64,32,16," in out  # listed the way it is typed
 
 
 def test_demo_writes_report(capsys, tmp_path, monkeypatch) -> None:

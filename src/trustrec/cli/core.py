@@ -243,7 +243,9 @@ def list_models() -> None:
     table.add_column("parameters (defaults)")
     for name in available_models():
         cfg = get_model_class(name).config_class()
-        table.add_row(name, ", ".join(f"{k}={v}" for k, v in cfg.to_dict().items()))
+        table.add_row(name, ", ".join(  # lists as they are typed: layers=64,32,16
+            f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
+            for k, v in cfg.to_dict().items()))
     out.print(table)
 
 
