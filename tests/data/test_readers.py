@@ -300,3 +300,14 @@ def test_load_train_test_drops_a_column_only_one_file_has(tmp_path):
     bad = write(tmp_path / "bad.csv", "user_id,item_id,rating\nu,b,x\n")
     with pytest.raises(DataError, match=r"bad\.csv, line 2, field 'rating'"):
         readers.load_train_test(train, bad)
+
+
+def test_csv_with_utf8_byte_order_mark_is_read(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with a byte-order mark
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffuser_id,item_id,rating\nu1,i1,4\n".encode())
+    ds = readers.read_interactions(path).dataset
+    assert ds.user_index.ids.tolist() == ["u1"]
+    items = tmp_path / "items.csv"
+    items.write_bytes("\ufeffitem_id,title\ni1,Alien\n".encode())
+    assert readers.read_items(items)["item_id"].tolist() == ["i1"]

@@ -77,6 +77,23 @@ def load_data(path: Path, columns: str | None = None, duplicates: str = "error",
     return result.dataset
 
 
+def with_titles(frame: pd.DataFrame, recommender, items: Path | None) -> pd.DataFrame:
+    """``frame`` with a ``title`` column after ``item_id``, from the item table ``items`` or
+    what the model stores; unchanged when only item IDs are known."""
+    from trustrec.data import readers
+    from trustrec.explain import ItemInfo
+
+    index = recommender.item_index_
+    info = ItemInfo.from_table(readers.read_items(items), index) if items else \
+        ItemInfo.from_model(recommender)
+    if frame.empty or (info.titles == index.ids.astype(str)).all():
+        return frame
+    titles = info.titles[index.lookup(frame["item_id"].to_numpy(), what="item")]
+    at = frame.columns.get_loc("item_id") + 1
+    return pd.concat([frame.iloc[:, :at], pd.DataFrame({"title": titles}, index=frame.index),
+                      frame.iloc[:, at:]], axis=1)
+
+
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
     """Write a frame as CSV, creating the folder."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -98,7 +115,8 @@ def print_table(title: str, rows: list[dict]) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     table = Table(title=title)
     for col in columns:
-        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col in ("model", "title") else "right",
+                         no_wrap=True)
     for row in rows:
         table.add_row(*[_format_cell(c, row.get(c)) for c in columns])
     Console(width=max(out.width, 150)).print(table)  # never squeeze numbers

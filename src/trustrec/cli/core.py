@@ -21,6 +21,7 @@ from trustrec.cli.common import (
     out,
     print_table,
     user_errors,
+    with_titles,
     write_csv,
 )
 from trustrec.cli.spark import EngineOpt, SparkMasterOpt, uses_spark
@@ -115,6 +116,8 @@ def recommend(
     include_seen: Annotated[bool, typer.Option(help="Also recommend training items.")] = False,
     key_file: Annotated[Path | None, typer.Option(
         help="Key file of an encrypted model directory.")] = None,
+    items: Annotated[Path | None, typer.Option(
+        help="Item table (or MovieLens folder / u.item): adds a title column.")] = None,
 ) -> None:
     """Top-k recommendations for each listed user (seen training items excluded), or for a
     recent history given with --history."""
@@ -129,7 +132,7 @@ def recommend(
     if history is not None:
         if candidates is not None:
             raise typer.BadParameter("--candidates works with --users only")
-        _recommend_history(recommender, history, k, include_seen, out_path)
+        _recommend_history(recommender, history, k, include_seen, out_path, items)
         return
     if out_path is None:
         raise typer.BadParameter("--out is required with --users")
@@ -137,7 +140,7 @@ def recommend(
     cand = readers.read_id_list(candidates) if candidates else None
     result = recommend_external(recommender, user_ids, k=k, exclude_seen=not include_seen,
                                 candidate_ids=cand)
-    write_csv(result.frame, out_path)
+    write_csv(with_titles(result.frame, recommender, items), out_path)
     out.print(f"wrote {len(result.frame):,} recommendations for {result.n_users:,} users "
               f"→ {out_path}")
     if result.n_unknown_users:
@@ -147,23 +150,24 @@ def recommend(
 
 
 def _recommend_history(recommender, history: str, k: int, include_seen: bool,
-                       out_path: Path | None) -> None:
+                       out_path: Path | None, items: Path | None) -> None:
     """Print (and with ``out_path`` write) the top-k list for a comma-separated history."""
     from trustrec.models.external import recommend_history_external
 
     item_ids = [i.strip() for i in history.split(",") if i.strip()]
     if not item_ids:
         raise typer.BadParameter("--history: expected comma-separated item IDs, e.g. 'i1,i2'")
-    frame = recommend_history_external(recommender, item_ids, k=k,
+    found = recommend_history_external(recommender, item_ids, k=k,
                                        exclude_seen=not include_seen)
+    frame = with_titles(found, recommender, items)
     print_table(f"top {k} after a history of {len(item_ids)} item(s)",
                 frame.to_dict("records"))
     if out_path is not None:
         write_csv(frame, out_path)
         out.print(f"wrote {len(frame):,} recommendations → {out_path}")
-    if frame.attrs["n_unknown_items"]:
-        err.print(f"{frame.attrs['n_unknown_items']:,} unknown history item(s) skipped")
-    if frame.attrs["fallback"]:
+    if found.attrs["n_unknown_items"]:
+        err.print(f"{found.attrs['n_unknown_items']:,} unknown history item(s) skipped")
+    if found.attrs["fallback"]:
         err.print("no history item is known to the model: most popular items shown")
 
 

@@ -62,7 +62,8 @@ def data_split(
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
 ) -> None:
-    """Split interactions into train/test CSV files (one pair per fold for k-fold)."""
+    """Split interactions into train/test CSV files (one pair per fold for k-fold), plus
+    ``items.csv`` / ``users.csv`` when the data has those tables."""
     from trustrec.data import split
 
     dataset = load_data(path, columns, duplicates)
@@ -75,4 +76,12 @@ def data_split(
         write_csv(part.train.to_frame(), out_dir / f"train{suffix}.csv")
         write_csv(part.test.to_frame(), out_dir / f"test{suffix}.csv")
         out.print(f"{method}{suffix}: train {len(part.train):,} / test {len(part.test):,}")
+    # the side tables travel with the split, so that later commands can name items
+    # (``--items out/items.csv``); ``text`` is left out: reading the table folds it again
+    if dataset.items is not None:
+        write_csv(dataset.items.drop(columns=["text"], errors="ignore"), out_dir / "items.csv")
+        out.print(f"items: {len(dataset.items):,} → {out_dir / 'items.csv'}")
+    if dataset.users is not None:
+        write_csv(dataset.users, out_dir / "users.csv")
+        out.print(f"users: {len(dataset.users):,} → {out_dir / 'users.csv'}")
     out.print(f"→ {out_dir}")

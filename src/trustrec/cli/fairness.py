@@ -123,7 +123,8 @@ def explain(
         out.print_json(json.dumps([e.to_dict() for e in found]))
         return
     for rank, e in enumerate(found, 1):
-        out.print(f"{rank}. {e.item_id} ({e.kind}, score {e.score:.4f}): {e.text}",
+        name = f"{e.item_id} {e.title}" if e.title != str(e.item_id) else str(e.item_id)
+        out.print(f"{rank}. {name} ({e.kind}, score {e.score:.4f}): {e.text}",
                   highlight=False, markup=False, soft_wrap=True)
     if not found:
         err.print("no recommendations to explain")
