@@ -59,3 +59,17 @@ def test_titles_beside_ids_in_explain_and_history(capsys, tmp_path, ml100k, item
     assert list(frame.columns) == ["item_id", "title", "rank", "score"]
     assert frame["title"].tolist() == [table[i] for i in frame["item_id"]]
     assert frame["title"].iloc[0][:10] in out
+
+
+def test_error_hints_name_the_flags_a_user_types(capsys, tmp_path, ml100k) -> None:
+    dup = tmp_path / "dup.csv"
+    dup.write_text("user_id,item_id,rating\n1,1,4\n1,1,5\n")
+    code, _, err = run(capsys, "data", "inspect", dup)
+    assert code == 2 and "--duplicates last" in err and "Traceback" not in err
+    odd = tmp_path / "odd.csv"
+    odd.write_text("person,film,stars\n1,1,4\n")
+    code, _, err = run(capsys, "data", "inspect", odd)
+    assert code == 2 and "--columns user_id=<column>" in err
+    code, _, err = run(capsys, "evaluate", "--model", "popularity", "--data", ml100k,
+                       "--protocol", "foo")
+    assert code == 2 and "ml100k-folds" in err and "kfold" in err

@@ -180,7 +180,7 @@ def evaluate(
     test_path: Annotated[Path | None, typer.Option("--test", help="Test file.")] = None,
     data: Annotated[Path | None, typer.Option(help="Data file or folder for --protocol.")] = None,
     protocol: Annotated[str, typer.Option(
-        help="With --data: random | temporal | leave-last | cold-item | cold-user | "
+        help="With --data: random | temporal | leave-last | kfold | cold-item | cold-user | "
              "ml100k-folds.")] = "random",
     test_fraction: Annotated[float, typer.Option(help="Test share for random/temporal.")] = 0.2,
     k: Annotated[int, typer.Option(min=1, help="Cut-off of the ranking metrics.")] = 10,
@@ -225,6 +225,10 @@ def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, see
                                         columns=columns_mapping(columns))]
     if data is None:
         raise typer.BadParameter("give --train and --test, or --data with --protocol")
+    protocols = [*split.SPLITTERS, "ml100k-folds"]
+    if protocol not in protocols:
+        raise typer.BadParameter(f"{protocol!r}: expected one of {', '.join(protocols)}",
+                                 param_hint="--protocol")
     if protocol == "ml100k-folds":
         return movielens.load_ml100k_folds(data)
     dataset = load_data(data, columns, duplicates)

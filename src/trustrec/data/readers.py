@@ -218,7 +218,8 @@ def resolve_columns(
         elif ours in required:
             raise DataError(f"{source}: no {ours} column (expected {ours!r} or one of "
                             f"{', '.join(aliases)}); found columns: {listing}. "
-                            f"Pass columns={{'{ours}': '<column>'}} to name it.")
+                            f"Name it with columns={{'{ours}': '<column>'}} (command line: "
+                            f"--columns {ours}=<column>).")
     return mapping
 
 
@@ -518,7 +519,7 @@ def read_id_list(path: str | Path, column: str | None = None) -> np.ndarray:
              for a in (*USER_ALIASES, *ITEM_ALIASES, "user_id", "item_id") if _norm(a) == _norm(f)}
     if column is None and len(set(known.values())) > 1:
         raise DataError(f"{path}: several ID columns ({', '.join(map(repr, known.values()))}); "
-                        "pass column= to choose one")
+                        "keep one ID column in the file, or in Python pass column=… to choose")
     if column is not None or known:
         col = column or next(iter(known.values()))
         if col not in fields:

@@ -72,6 +72,11 @@ class CleaningReport:
         return out
 
 
+# how to merge duplicates, for the library and the command line alike
+DUPLICATES_HINT = ("Merge them with duplicates='last' or 'mean' (command line: "
+                   "--duplicates last or --duplicates mean).")
+
+
 def combine_reports(reports: Sequence[CleaningReport], source: str) -> CleaningReport:
     """One report for several cleaned parts of one data set (e.g. several Netflix files)."""
     if not reports:
@@ -286,7 +291,7 @@ def _merge_duplicates(clean: pd.DataFrame, policy: str,
         where = ", ".join(str(int(x)) for x in loc.numbers[codes == codes[pos]][:5])
         raise DataError(f"{loc.source}: duplicate (user_id, item_id) pair ({user!r}, {item!r}) "
                         f"on {loc.unit}s {where}; {n_repeat:,} repeated row(s) in total. "
-                        "Choose duplicates='last' or 'mean' to merge them.")
+                        f"{DUPLICATES_HINT}")
     repeated_pairs = int((np.bincount(codes) > 1).sum())
     if policy == "last":
         order = np.arange(len(codes))
