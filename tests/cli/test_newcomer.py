@@ -73,3 +73,45 @@ def test_error_hints_name_the_flags_a_user_types(capsys, tmp_path, ml100k) -> No
     code, _, err = run(capsys, "evaluate", "--model", "popularity", "--data", ml100k,
                        "--protocol", "foo")
     assert code == 2 and "ml100k-folds" in err and "kfold" in err
+
+
+def _command_paths(command, prefix=()):
+    import click
+
+    if isinstance(command, click.Group):
+        for name, sub in command.commands.items():
+            yield from _command_paths(sub, (*prefix, name))
+    else:
+        yield prefix
+
+
+def test_help_at_80_columns_shows_every_option_name_whole(capsys, monkeypatch) -> None:
+    import re
+
+    import typer
+
+    from trustrec.cli.common import app
+
+    monkeypatch.setenv("COLUMNS", "80")
+    paths = list(_command_paths(typer.main.get_command(app)))
+    assert len(paths) > 10
+    for path in paths:
+        code, out, _ = run(capsys, *path, "--help")
+        assert code == 0
+        cut = re.findall(r"(?:^|\s)(--?[a-z][-\w]*…)", out, flags=re.MULTILINE)
+        assert not cut, f"trustrec {' '.join(path)} --help cuts {cut}"
+
+
+def test_version_and_rating_scale_from_the_command_line(capsys, tmp_path) -> None:
+    code, out, _ = run(capsys, "--version")
+    assert code == 0 and out.startswith("trustrec ")
+    ratings = tmp_path / "r.csv"
+    ratings.write_text("user_id,item_id,rating,timestamp\n1,1,9,2024-05-01T12:00:00Z\n"
+                       "2,1,7,2024-05-02T12:00:00Z\n")
+    code, out, err = run(capsys, "data", "inspect", ratings, "--rating-scale", "0,10")
+    assert code == 0, err
+    assert "timestamps" in out
+    code, _, err = run(capsys, "data", "inspect", ratings, "--rating-scale", "1,5")
+    assert code == 2 and "outside the declared scale 1–5" in err
+    code, _, err = run(capsys, "data", "inspect", ratings, "--rating-scale", "five")
+    assert code == 2 and "--rating-scale" in err

@@ -14,11 +14,13 @@ from trustrec.cli.common import (
     ColumnsOpt,
     DuplicatesOpt,
     ParamOpt,
+    RatingScaleOpt,
     app,
     columns_mapping,
     err,
     load_data,
     out,
+    parse_rating_scale,
     print_table,
     user_errors,
     with_titles,
@@ -40,6 +42,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    rating_scale: RatingScaleOpt = None,
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     encrypt_key_file: Annotated[Path | None, typer.Option(
@@ -55,14 +58,15 @@ def train(
     if uses_spark(engine):
         from trustrec.cli.spark import train_spark
 
-        if key is not None:
-            raise typer.BadParameter("--encrypt-key-file works with --engine local only")
+        if key is not None or rating_scale is not None:
+            raise typer.BadParameter("--encrypt-key-file and --rating-scale work with "
+                                     "--engine local only")
 
         train_spark(interactions, model, out_dir, parse_params(param or []), seed, columns,
                     duplicates, spark_master, side_tables=bool(items or users))
         return
     recommender = create_model(model, parse_params(param or []), seed=seed)
-    dataset = load_data(interactions, columns, duplicates, items, users)
+    dataset = load_data(interactions, columns, duplicates, items, users, rating_scale)
     start = time.perf_counter()
     recommender.fit(dataset)
     seconds = time.perf_counter() - start
@@ -113,7 +117,8 @@ def recommend(
                       "--history, where it is optional).")] = None,
     k: Annotated[int, typer.Option(min=1, max=100_000, help="List length.")] = 10,
     candidates: Annotated[Path | None, typer.Option(help="Restrict to these item IDs.")] = None,
-    include_seen: Annotated[bool, typer.Option(help="Also recommend training items.")] = False,
+    include_seen: Annotated[bool, typer.Option(
+        "--include-seen", help="Also recommend training items.")] = False,
     key_file: Annotated[Path | None, typer.Option(
         help="Key file of an encrypted model directory.")] = None,
     items: Annotated[Path | None, typer.Option(
@@ -187,6 +192,7 @@ def evaluate(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    rating_scale: RatingScaleOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
@@ -197,11 +203,14 @@ def evaluate(
     if uses_spark(engine):
         from trustrec.cli.spark import evaluate_spark_cli
 
+        if rating_scale is not None:
+            raise typer.BadParameter("--rating-scale works with --engine local only")
+
         evaluate_spark_cli(model, train_path, test_path, k, seed, columns, duplicates,
                            spark_master, json_out)
         return
     splits = _evaluation_splits(train_path, test_path, data, protocol, test_fraction, seed,
-                                columns, duplicates)
+                                columns, duplicates, rating_scale)
     specs = [ModelSpec.parse(m) for m in model]
     all_runs = [compare_models(s, specs, k=k, seed=seed) for s in splits]
     rows = summary_rows(all_runs, k)
@@ -215,14 +224,15 @@ def evaluate(
 
 
 def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, seed, columns,
-                       duplicates):
+                       duplicates, rating_scale):
     from trustrec.data import movielens, readers, split
 
     if train_path or test_path:
         if not (train_path and test_path):
             raise typer.BadParameter("--train and --test go together")
         return [readers.load_train_test(train_path, test_path, duplicates=duplicates,
-                                        columns=columns_mapping(columns))]
+                                        columns=columns_mapping(columns),
+                                        rating_scale=parse_rating_scale(rating_scale))]
     if data is None:
         raise typer.BadParameter("give --train and --test, or --data with --protocol")
     protocols = [*split.SPLITTERS, "ml100k-folds"]
@@ -231,7 +241,7 @@ def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, see
                                  param_hint="--protocol")
     if protocol == "ml100k-folds":
         return movielens.load_ml100k_folds(data)
-    dataset = load_data(data, columns, duplicates)
+    dataset = load_data(data, columns, duplicates, rating_scale=rating_scale)
     options: dict = {"seed": seed}
     if protocol in ("random", "temporal"):
         options["test_fraction"] = test_fraction

@@ -66,6 +66,7 @@ def data_pseudonymize(
     items: Annotated[Path | None, typer.Option(help="Item table (item_id,…).")] = None,
     users: Annotated[Path | None, typer.Option(help="User table (user_id,…).")] = None,
     pseudonymize_items: Annotated[bool, typer.Option(
+        "--pseudonymize-items",
         help="Also replace item IDs by pseudonyms.")] = False,
     age_band: Annotated[int, typer.Option(min=1, help="Width of the age bands.")] = 10,
     zip_digits: Annotated[int, typer.Option(min=0, help="Zip-code digits kept.")] = 3,
@@ -142,6 +143,7 @@ def forget(
         "--out", help="Write the new model here (default: replace --model-dir).")] = None,
     key_file: ModelKeyOpt = None,
     verify: Annotated[bool, typer.Option(
+        "--verify",
         help="Also retrain from scratch and check the result is the same.")] = False,
     interactions: Annotated[Path | None, typer.Option(
         help="The training data, for models that do not store all their input (e.g. mf).")]
@@ -182,6 +184,7 @@ def audit_privacy(
                                           "report.")],
     param: ParamOpt = None,
     dp_curve: Annotated[bool, typer.Option(
+        "--dp-curve",
         help="Also run the DP-EASE utility/privacy curve.")] = False,
     k: Annotated[int, typer.Option(min=1, help="Recommendation list length.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,

@@ -30,12 +30,13 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     items: Annotated[Path | None, typer.Option(help="Item table (titles) for /items.")] = None,
-    require_read_key: Annotated[bool, typer.Option(help="Read routes need a key too.")] = False,
+    require_read_key: Annotated[bool, typer.Option(
+        "--require-read-key", help="Read routes need a key too.")] = False,
     rate: Annotated[float, typer.Option(help="Requests/s per key or address.")] = 100.0,
     burst: Annotated[int, typer.Option(help="Token-bucket burst size.")] = 200,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="Origin allowed to call from a browser (repeatable; none by default).")] = None,
-    bandit: Annotated[bool, typer.Option(help="LinUCB exploration with logged "
+    bandit: Annotated[bool, typer.Option("--bandit", help="LinUCB exploration with logged "
                                                 "propensities.")] = False,
 ) -> None:
     """Serve a model over HTTP (OpenAPI at /docs, web page at /)."""
