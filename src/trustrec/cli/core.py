@@ -54,7 +54,7 @@ def train(
     from trustrec.models import create_model
     from trustrec.privacy.encryption import save_model
 
-    key = model_key(encrypt_key_file, out_dir, interactions)
+    key = model_key(encrypt_key_file, inputs=(interactions,), outputs=(out_dir,))
     if uses_spark(engine):
         from trustrec.cli.spark import train_spark
 

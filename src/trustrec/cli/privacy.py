@@ -39,12 +39,14 @@ def read_optional_key(path: Path | None) -> bytes | None:
     return None if path is None else read_key(path)
 
 
-def model_key(path: Path | None, *protected: Path) -> bytes | None:
-    """The key in ``path`` (None without one), refused if it lies beside ``protected``."""
+def model_key(path: Path | None, inputs: tuple[Path, ...] = (),
+              outputs: tuple[Path, ...] = ()) -> bytes | None:
+    """The key in ``path`` (None without one), refused if it would travel with the
+    ``inputs`` / ``outputs`` it protects (see ``check_key_location``)."""
     from trustrec.privacy.keys import check_key_location
 
     if path is not None:
-        check_key_location(path, *protected)
+        check_key_location(path, inputs=inputs, outputs=outputs)
     return read_optional_key(path)
 
 
@@ -84,7 +86,8 @@ def data_pseudonymize(
     from trustrec.privacy.keys import check_key_location, read_key
     from trustrec.privacy.pseudonymize import pseudonymize_dataset
 
-    check_key_location(key_file, out_dir, path, *(p for p in (items, users) if p))
+    check_key_location(key_file, inputs=[path, *(p for p in (items, users) if p)],
+                       outputs=[out_dir])
     key = read_key(key_file)
     dataset = pseudonymize_dataset(load_data(path, columns, duplicates, items, users), key,
                                    items=pseudonymize_items)
@@ -114,7 +117,7 @@ def data_encrypt(
     from trustrec.privacy.encryption import encrypt_file
     from trustrec.privacy.keys import check_key_location, read_key
 
-    check_key_location(key_file, src, dst)
+    check_key_location(key_file, inputs=[src], outputs=[dst])
     out.print(f"encrypted → {encrypt_file(src, dst, read_key(key_file))}")
 
 
@@ -159,7 +162,7 @@ def forget(
     ids = [*(user or []), *(readers.read_id_list(users_file) if users_file else [])]
     if not ids:
         raise typer.BadParameter("give --user (repeatable) or --users FILE")
-    key = model_key(key_file, model_dir, *([out_dir] if out_dir else []))
+    key = model_key(key_file, inputs=(model_dir,), outputs=(out_dir,) if out_dir else ())
     model = load_model(model_dir, key)
     dataset = load_data(interactions, columns, duplicates) if interactions else None
     new, report = forget_users(model, ids, dataset=dataset, verify=verify)
