@@ -117,7 +117,8 @@ def test_audit_privacy(capsys, tmp_path, files) -> None:
     result = json.loads((out / "privacy.json").read_text())
     assert [a["attack"].split(" ")[0] for a in result["attacks"]] == ["threshold", "shadow"]
     assert 0.0 <= result["attacks"][0]["auc"] <= 1.0
-    assert (out / "index.html").is_file()
+    assert "privacy.html" in (out / "index.html").read_text()
+    assert "membership" in (out / "privacy.html").read_text().lower()
 
 
 def test_forget_with_training_data_for_models_that_need_it(capsys, tmp_path, files) -> None:

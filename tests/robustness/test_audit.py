@@ -43,7 +43,8 @@ def test_cli_writes_json_and_report(capsys, tmp_path, small):
     assert code == 0, err
     data = json.loads((tmp_path / "out" / "robustness.json").read_text())
     assert data["attack"]["kind"] == "random" and len(data["runs"]) == 1
-    assert "attacked" in out and (tmp_path / "out" / "index.html").exists()
+    assert "attacked" in out and (tmp_path / "out" / "robustness.html").exists()
+    assert "robustness.html" in (tmp_path / "out" / "index.html").read_text()
     code, _, err = run(capsys, "audit", "robustness", "--interactions",
                        tmp_path / "data" / "interactions.csv", "--attack", "sybil",
                        "--out", tmp_path / "bad")

@@ -209,4 +209,5 @@ def audit_privacy(
     print_table(f"membership inference on {model}", result.rows())
     report = Report(title=f"trustrec privacy audit: {model}")
     report.add(privacy_section(result))
-    out.print(f"privacy.json and report → {report.write(out_dir).parent}")
+    out.print(f"wrote {out_dir / 'privacy.json'} and {report.write(out_dir, 'privacy.html')} "
+              f"(linked from {out_dir / 'index.html'})")

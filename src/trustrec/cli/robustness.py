@@ -65,8 +65,9 @@ def robustness(
                                              encoding="utf-8")
     html = Report("trustrec robustness audit")
     html.add(audit_section(report))
-    html.write(out_dir)
+    page = html.write(out_dir, "robustness.html")
     print_table(f"{model} under {attack} attack ({size:.0%})",
                 [{k: v for k, v in row.items() if not k.endswith("_std")}
                  for row in report.table()])
-    out.print(f"wrote {out_dir / 'robustness.json'} and {out_dir / 'index.html'}")
+    out.print(f"wrote {out_dir / 'robustness.json'} and {page} (linked from "
+              f"{out_dir / 'index.html'})")
