@@ -54,3 +54,19 @@ def test_cli_writes_json_and_report(capsys, tmp_path, small):
 def test_demo_section_renders(small):
     html = demo_robustness(small, seed=0).render()
     assert "Robustness" in html and html.count("<img") == 2
+
+
+def test_audit_reports_each_finished_seed(planted) -> None:
+    heard: list[tuple[str, int, int]] = []
+    audit_robustness(planted, "popularity", "random", 0.05, 2, 2,
+                     on_progress=lambda *step: heard.append(step))
+    assert [(d, t) for _, d, t in heard] == [(0, 2), (1, 2), (2, 2)]
+    assert "seeds" in heard[0][0]
+
+
+def test_terminal_progress_draws_nothing_off_a_terminal(capsys) -> None:
+    from trustrec.progress import terminal_progress
+
+    with terminal_progress() as progress:
+        assert progress is None  # pytest's stderr is no terminal
+    assert capsys.readouterr().err == ""

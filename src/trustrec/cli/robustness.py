@@ -51,15 +51,18 @@ def robustness(
 ) -> None:
     """Attack, detect, defend and re-measure; writes robustness.json and index.html."""
     from trustrec.experiment import parse_params
+    from trustrec.progress import terminal_progress
     from trustrec.report.html import Report
     from trustrec.report.robustness import audit_section
     from trustrec.robustness.audit import audit_robustness
 
     dataset = load_data(interactions, columns, duplicates, items)
-    report = audit_robustness(dataset, model, attack, size, targets, seeds,
-                              params=parse_params(param or []), filler=filler, intent=intent,
-                              time_pattern=time_pattern, sampler=sampler, detector=detector,
-                              defence=defence, budget=budget, n_candidates=candidates)
+    with terminal_progress() as progress:
+        report = audit_robustness(dataset, model, attack, size, targets, seeds,
+                                  params=parse_params(param or []), filler=filler,
+                                  intent=intent, time_pattern=time_pattern, sampler=sampler,
+                                  detector=detector, defence=defence, budget=budget,
+                                  n_candidates=candidates, on_progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "robustness.json").write_text(json.dumps(report.to_dict(), indent=2, default=str),
                                              encoding="utf-8")
