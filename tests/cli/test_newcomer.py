@@ -115,3 +115,15 @@ def test_version_and_rating_scale_from_the_command_line(capsys, tmp_path) -> Non
     assert code == 2 and "outside the declared scale 1–5" in err
     code, _, err = run(capsys, "data", "inspect", ratings, "--rating-scale", "five")
     assert code == 2 and "--rating-scale" in err
+
+
+def test_demo_reports_its_models_and_sections(tmp_path) -> None:
+    from trustrec.demo import run_demo
+
+    heard: list[tuple[str, int, int]] = []
+    run_demo(specs=["popularity", "itemknn"], out_dir=tmp_path, sections=["fairness"],
+             on_progress=lambda *step: heard.append(step))
+    models = [(d, t) for w, d, t in heard if "models" in w]
+    assert models == [(0, 2), (1, 2), (2, 2)]
+    assert ("section fairness", 0, 1) in heard and ("section fairness", 1, 1) in heard
+    assert heard[-1] == ("report sections", 1, 1)

@@ -280,11 +280,14 @@ def demo(
 ) -> None:
     """Train several models, evaluate them, print a table and write report/index.html."""
     from trustrec.demo import DEFAULT_MODELS, DEFAULT_SECTIONS, run_demo
+    from trustrec.progress import terminal_progress
 
     specs = model or list(DEFAULT_MODELS)
     sections = DEFAULT_SECTIONS if section is None else [s for s in section if s != "none"]
-    result = run_demo(data=data, specs=specs, k=k, seed=seed, out_dir=out_dir,
-                      on_progress=lambda msg: err.print(f"[dim]{msg}[/dim]"),
-                      sections=sections)
+    start = time.perf_counter()
+    with terminal_progress() as progress:
+        result = run_demo(data=data, specs=specs, k=k, seed=seed, out_dir=out_dir,
+                          on_progress=progress, sections=sections)
+    err.print(f"[dim]demo finished in {time.perf_counter() - start:.0f}s[/dim]")
     print_table(result.title, result.rows)
     out.print(f"report → {result.report_path}")
