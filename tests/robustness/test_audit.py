@@ -53,7 +53,9 @@ def test_cli_writes_json_and_report(capsys, tmp_path, small):
 
 def test_demo_section_renders(small):
     html = demo_robustness(small, seed=0).render()
-    assert "Robustness" in html and html.count("<img") == 2
+    # rank shift and detector plots of the main audit, then size and detector sweeps
+    assert "Robustness" in html and html.count("<img") == 4
+    assert "1 seed." in html and "± 0.0000" not in html and "1 seeds" not in html
 
 
 def test_audit_reports_each_finished_seed(planted) -> None:

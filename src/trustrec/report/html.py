@@ -46,6 +46,8 @@ def figure_to_data_uri(fig: Figure) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # a metric that does not apply (RMSE of a ranking-only model)
+        return "–"
     if isinstance(value, float):
         if value != value:  # NaN
             return "–"
