@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from trustrec.data import Dataset, readers, split, synthetic
 from trustrec.errors import ConfigError
 from trustrec.experiment import ModelSpec, compare_models, summary_rows
+from trustrec.progress import ProgressFn
 from trustrec.report.evaluation import comparison_section, dataset_section
 from trustrec.report.html import Report, Section
 
@@ -51,33 +51,40 @@ def run_demo(
     k: int = 10,
     seed: int = 0,
     out_dir: Path = Path("report"),
-    on_progress: Callable[[str], None] | None = None,
+    on_progress: ProgressFn | None = None,
     sections: Sequence[str] = DEFAULT_SECTIONS,
 ) -> DemoResult:
     """Load data (synthetic by default), split 80/20 per user, compare models, add the
     capability ``sections`` (cold start and search, sequences, robustness, privacy, fairness
-    and explanations), write a report."""
-    say = on_progress or (lambda _msg: None)
+    and explanations), write a report. ``on_progress(what, done, total)`` hears of every
+    fitted model and of every section as it starts and ends."""
+    tell = on_progress or (lambda _what, _done, _total: None)
     builders = _trust_sections()
     unknown = sorted(set(sections) - set(builders))
     if unknown:
         raise ConfigError(f"demo: unknown section(s) {unknown}; known: {sorted(builders)}")
     dataset: Dataset = (readers.load(data).dataset if data is not None
                         else synthetic.generate(seed=seed))
-    say(f"data: {dataset!r}")
     dataset = split.keep_min_interactions(dataset, min_user=5)
     parts = split.random_holdout(dataset, test_fraction=0.2, seed=seed)
     model_specs = [ModelSpec.parse(s) for s in specs]
-    runs = compare_models(parts, model_specs, k=k, seed=seed,
-                          on_done=lambda run: say(f"{run.spec.label()}: fit "
-                                                  f"{run.fit_seconds:.2f}s"))
+    fitted: list[Any] = []
+
+    def model_done(run: Any) -> None:
+        fitted.append(run)
+        tell(f"{dataset.name}: models fitted and evaluated", len(fitted), len(model_specs))
+
+    tell(f"{dataset.name}: models fitted and evaluated", 0, len(model_specs))
+    runs = compare_models(parts, model_specs, k=k, seed=seed, on_done=model_done)
     rows = summary_rows([runs], k)
     title = f"{dataset.name}: per-user 80/20 holdout, k={k}"
     report = Report(title=f"trustrec report — {dataset.name}")
     report.add(dataset_section(dataset.summary()))
     report.add(comparison_section(runs, rows, k))
-    for name in sections:
-        start = time.perf_counter()
+    for done, name in enumerate(sections):
+        tell("report sections", done, len(sections))
+        tell(f"section {name}", 0, 1)  # shows its elapsed time while it runs
         report.add(builders[name](dataset, seed))
-        say(f"section {name}: {time.perf_counter() - start:.1f}s")
+        tell(f"section {name}", 1, 1)
+    tell("report sections", len(sections), len(sections))
     return DemoResult(title=title, rows=rows, report_path=report.write(out_dir))

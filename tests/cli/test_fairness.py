@@ -28,7 +28,8 @@ def test_audit_fairness_writes_json_csv_and_html(capsys, tmp_path) -> None:
     groups = pd.read_csv(out / "groups.csv")
     assert set(groups["group"]) == {"F", "M", "low", "medium", "high"}
     assert (out / "categories.csv").is_file() and (out / "frontier.csv").is_file()
-    assert "<img" in (out / "index.html").read_text()
+    assert "<img" in (out / "fairness.html").read_text()
+    assert "fairness.html" in (out / "index.html").read_text()
 
     code, _, stderr = run(capsys, "audit", "fairness", "--interactions", files["interactions"],
                           "--users", files["users"], "--model", "itemknn", "--group", "shoe",

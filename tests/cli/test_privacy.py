@@ -55,7 +55,22 @@ def test_key_inside_the_output_is_refused(capsys, tmp_path, files) -> None:
     assert run(capsys, "data", "keygen", key)[0] == 0
     code, _, err = run(capsys, "data", "pseudonymize", files["interactions"], out,
                        "--key-file", key)
-    assert code == 2 and "beside the data" in err
+    assert code == 2 and "which it protects" in err
+
+
+def test_key_in_a_parent_folder_of_the_input_is_accepted(capsys, tmp_path, monkeypatch,
+                                                         files) -> None:
+    # run from ~ with the key in ~/keys and the data in ~: the README's own layout
+    home = tmp_path / "home"
+    home.mkdir()
+    ratings = home / "ratings.csv"
+    ratings.write_bytes(files["interactions"].read_bytes())
+    monkeypatch.chdir(home)
+    assert run(capsys, "data", "keygen", home / "keys" / "trustrec.key")[0] == 0
+    code, _, err = run(capsys, "data", "pseudonymize", "ratings.csv", "pseudo/",
+                       "--key-file", "keys/trustrec.key")
+    assert code == 0, err
+    assert (home / "pseudo" / "interactions.csv").is_file()
 
 
 def test_encrypted_model_train_recommend_forget(capsys, tmp_path, files, key) -> None:
@@ -143,7 +158,8 @@ def test_audit_privacy(capsys, tmp_path, files) -> None:
     result = json.loads((out / "privacy.json").read_text())
     assert [a["attack"].split(" ")[0] for a in result["attacks"]] == ["threshold", "shadow"]
     assert 0.0 <= result["attacks"][0]["auc"] <= 1.0
-    assert (out / "index.html").is_file()
+    assert "privacy.html" in (out / "index.html").read_text()
+    assert "membership" in (out / "privacy.html").read_text().lower()
 
 
 def test_forget_with_training_data_for_models_that_need_it(capsys, tmp_path, files) -> None:

@@ -38,13 +38,25 @@ def test_keys_create_list_revoke(capsys, tmp_path: Path) -> None:
 def test_events_export_writes_a_trainable_table(capsys, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'events.db'}"
     store = EventStore(db)
-    store.add_events([Event("u1", "i1", "rating", 4.0, 10), Event("u2", "i2", "click", 1.0, 11)])
+    store.add_events([Event("u1", "i1", "rating", 4.0, 10), Event("u2", "i2", "click", 1.0, 11),
+                      Event("u1", "i3", "view", 1.0, 12), Event("u1", "i3", "dislike", 1.0, 13),
+                      Event("u2", "i2", "purchase", 1.0, 14),
+                      Event("u2", "i4", "dislike", 1.0, 15), Event("u2", "i4", "like", 1.0, 16)])
     store.close()
     code, out, err = run(capsys, "events", "export", "--db", db, "--out", tmp_path / "ev.csv")
-    assert code == 0 and "exported 2 events" in out, err
+    assert code == 0 and "exported 3 training rows" in out, err
     frame = pd.read_csv(tmp_path / "ev.csv", dtype={"user_id": str, "item_id": str})
-    assert frame[["user_id", "item_id", "rating", "timestamp"]].values.tolist() == \
-        [["u1", "i1", 4.0, 10], ["u2", "i2", 1.0, 11]]
+    # the dislike of i3 keeps it out; a like after a dislike counts; one row per pair
+    assert frame.values.tolist() == [["u1", "i1", 4.0, 10], ["u2", "i2", 1.0, 14],
+                                     ["u2", "i4", 1.0, 16]]
+    model = tmp_path / "model"
+    code, _, err = run(capsys, "train", "--interactions", tmp_path / "ev.csv", "--model",
+                       "popularity", "--out", model)
+    assert code == 0, err  # trains as written: no duplicate pairs, no dislikes as positives
+    code, out, err = run(capsys, "events", "export", "--db", db, "--out", tmp_path / "all.csv",
+                         "--all")
+    assert code == 0 and "exported 7 events" in out, err
+    assert pd.read_csv(tmp_path / "all.csv")["type"].tolist()[-2:] == ["dislike", "like"]
 
 
 def _free_port() -> int:

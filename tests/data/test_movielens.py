@@ -162,3 +162,16 @@ def test_real_ml100k_folds(movielens_dir):
         assert not np.isin(test, train).any()
         all_test.append(test)
     assert len(np.unique(np.concatenate(all_test))) == 100_000
+
+
+def test_item_table_from_a_movielens_folder_or_its_own_item_file(tmp_path):
+    from trustrec.data.readers import read_items
+
+    folder = make_ml100k(tmp_path / "ml-100k")
+    expected = load_movielens(folder).dataset.items
+    for given in (folder, folder / "u.item"):
+        table = read_items(given)
+        assert table["item_id"].tolist() == ["1", "2", "3"]
+        assert table["text"].tolist() == expected["text"].tolist()
+    with pytest.raises(DataError, match="not a MovieLens item table"):
+        read_items(tmp_path)

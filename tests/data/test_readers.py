@@ -300,3 +300,30 @@ def test_load_train_test_drops_a_column_only_one_file_has(tmp_path):
     bad = write(tmp_path / "bad.csv", "user_id,item_id,rating\nu,b,x\n")
     with pytest.raises(DataError, match=r"bad\.csv, line 2, field 'rating'"):
         readers.load_train_test(train, bad)
+
+
+def test_csv_with_utf8_byte_order_mark_is_read(tmp_path):
+    # Excel's "CSV UTF-8" starts the file with a byte-order mark
+    path = tmp_path / "excel.csv"
+    path.write_bytes("\ufeffuser_id,item_id,rating\nu1,i1,4\n".encode())
+    ds = readers.read_interactions(path).dataset
+    assert ds.user_index.ids.tolist() == ["u1"]
+    items = tmp_path / "items.csv"
+    items.write_bytes("\ufeffitem_id,title\ni1,Alien\n".encode())
+    assert readers.read_items(items)["item_id"].tolist() == ["i1"]
+
+
+def test_iso_8601_timestamps_become_unix_seconds(tmp_path):
+    path = write(tmp_path / "r.csv", "user_id,item_id,rating,timestamp\n"
+                                     "1,1,4,2024-05-01T12:00:00Z\n1,2,4,2024-05-01 12:00:01\n"
+                                     "2,1,3,100\n2,2,3,2024-05-01T14:00:00+02:00\n")
+    assert readers.read_interactions(path).dataset.timestamp.tolist() == [
+        1714564800, 1714564801, 100, 1714564800]
+    frame = pd.DataFrame({"user_id": ["1"], "item_id": ["1"], "rating": [4.0],
+                          "timestamp": pd.to_datetime(["2024-05-01T12:00:00"])})
+    frame.to_parquet(tmp_path / "r.parquet")
+    assert readers.read_interactions(tmp_path / "r.parquet").dataset.timestamp.tolist() == [
+        1714564800]
+    write(path, "user_id,item_id,rating,timestamp\n1,1,4,yesterday\n")
+    with pytest.raises(DataError, match=r"line 2, field 'timestamp'.*ISO-8601.*'yesterday'"):
+        readers.read_interactions(path)

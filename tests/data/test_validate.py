@@ -65,8 +65,9 @@ def test_empty_frame_is_an_error():
                              r"got 'abc'"),
     (["u", "i", None, "1"], r"r\.csv, line 3, field 'rating': missing rating"),
     (["u", "i", "", "1"], r"r\.csv, line 3, field 'rating': missing rating"),
-    (["u", "i", "4", "2020-01-01"], r"line 3, field 'timestamp': expected a number for "
-                                    r"timestamp \(unix seconds\), got '2020-01-01'"),
+    (["u", "i", "4", "2020-13-45"], r"line 3, field 'timestamp': expected a number for "
+                                    r"timestamp \(unix seconds or ISO-8601 date-time\), got "
+                                    r"'2020-13-45'"),
     ([None, "i", "4", "1"], r"r\.csv, line 3, field 'user_id': missing ID"),
     (["u", "  ", "4", "1"], r"r\.csv, line 3, field 'item_id': empty ID"),
     (["u", "i", "inf", "1"], r"line 3, field 'rating': expected a number"),

@@ -177,3 +177,21 @@ def test_real_text_encoder_end_to_end() -> None:
     cold = cold_items_of(split)
     recs = model.recommend(np.unique(split.test.user), k=5, candidates=cold)
     assert np.isin(recs.items, cold).all()
+
+
+def test_few_users_save_the_woodbury_factor_instead_of_b(tmp_path) -> None:
+    # 40 users + ~30 feature rows < 300 items: B (300²) is rebuilt exactly from Z (m × 300)
+    data = synthetic(n_users=40, n_items=300)
+    model = hybrid().fit(data)
+    assert model.factor_ is not None
+    path = model.save(tmp_path / "m")
+    assert not (path / "state.B.npy").exists() and (path / "state.Z.npy").is_file()
+    z = np.load(path / "state.Z.npy")
+    assert z.size < 300 * 300 / 2
+    loaded = Recommender.load(path)
+    users = np.arange(data.n_users)
+    np.testing.assert_array_equal(loaded.weights_, model.weights_)
+    np.testing.assert_array_equal(loaded.score(users), model.score(users))
+    # more users than items: B itself is stored, as before
+    dense = hybrid().fit(synthetic(n_users=200, n_items=40))
+    assert dense.factor_ is None and (dense.save(tmp_path / "d") / "state.B.npy").is_file()

@@ -110,16 +110,23 @@ def test_random_raw_and_hex_keys_are_accepted(tmp_path) -> None:
     assert read_key(_private(tmp_path / "hex.key", key.hex().upper() + "\n")) == key
 
 
-def test_key_beside_the_data_is_refused(tmp_path) -> None:
+def test_key_travelling_with_what_it_protects_is_refused(tmp_path) -> None:
     out = tmp_path / "out"
-    with pytest.raises(ConfigError, match="beside the data"):
-        check_key_location(out / "key.hex", out)
-    data = tmp_path / "data" / "ratings.csv"
+    with pytest.raises(ConfigError, match=r"inside .*out, which it protects"):
+        check_key_location(out / "key.hex", outputs=[out])  # output folder, not made yet
+    data = tmp_path / "ml" / "ratings.csv"
     data.parent.mkdir()
     data.write_text("user_id,item_id\n")
-    with pytest.raises(ConfigError, match="beside the data"):
-        check_key_location(tmp_path / "data" / "key.hex", data)
-    check_key_location(tmp_path / "secrets" / "key.hex", out, data)
+    with pytest.raises(ConfigError, match="the same file as"):
+        check_key_location(data, inputs=[data])
+    with pytest.raises(ConfigError, match="inside"):  # a data folder is shared as a whole
+        check_key_location(data.parent / "key.hex", inputs=[data.parent])
+    # the README's layout: ~/keys/trustrec.key next to ~/ratings.csv, output in ~/pseudo
+    home = tmp_path
+    (home / "ratings.csv").write_text("user_id,item_id\n")
+    check_key_location(home / "keys" / "trustrec.key", inputs=[home / "ratings.csv"],
+                       outputs=[home / "pseudo"])
+    check_key_location(data.parent / "key.hex", inputs=[data], outputs=[out])
 
 
 def test_generalisation_and_anonymity_report() -> None:

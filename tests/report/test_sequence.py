@@ -35,3 +35,17 @@ def test_demo_without_timestamps_says_why() -> None:
     data = chain_data(n_users=5)
     untimed = data.with_interactions(data.user, data.item, data.value, None)
     assert "no timestamps" in demo_sequence(untimed).render()
+
+
+def test_demo_says_plainly_when_sasrec_only_had_a_smoke_run(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from trustrec.report import sequence
+
+    monkeypatch.setitem(sequence.DEMO_SASREC, "max_seconds", 1e-6)
+    data = replace(generate(n_users=120, n_items=60, n_interactions=2000, seed=2),
+                   name="ml-100k")
+    html = demo_sequence(data, seed=0).render()
+    assert "Smoke run" in html and "ml-100k" in html
+    assert "synthetic" not in html  # the caption names the data actually used
+    assert "data:image/png;base64," not in html  # no one-point "early stopping" curve

@@ -43,7 +43,8 @@ def test_cli_writes_json_and_report(capsys, tmp_path, small):
     assert code == 0, err
     data = json.loads((tmp_path / "out" / "robustness.json").read_text())
     assert data["attack"]["kind"] == "random" and len(data["runs"]) == 1
-    assert "attacked" in out and (tmp_path / "out" / "index.html").exists()
+    assert "attacked" in out and (tmp_path / "out" / "robustness.html").exists()
+    assert "robustness.html" in (tmp_path / "out" / "index.html").read_text()
     code, _, err = run(capsys, "audit", "robustness", "--interactions",
                        tmp_path / "data" / "interactions.csv", "--attack", "sybil",
                        "--out", tmp_path / "bad")
@@ -52,4 +53,22 @@ def test_cli_writes_json_and_report(capsys, tmp_path, small):
 
 def test_demo_section_renders(small):
     html = demo_robustness(small, seed=0).render()
-    assert "Robustness" in html and html.count("<img") == 2
+    # rank shift and detector plots of the main audit, then size and detector sweeps
+    assert "Robustness" in html and html.count("<img") == 4
+    assert "1 seed." in html and "± 0.0000" not in html and "1 seeds" not in html
+
+
+def test_audit_reports_each_finished_seed(planted) -> None:
+    heard: list[tuple[str, int, int]] = []
+    audit_robustness(planted, "popularity", "random", 0.05, 2, 2,
+                     on_progress=lambda *step: heard.append(step))
+    assert [(d, t) for _, d, t in heard] == [(0, 2), (1, 2), (2, 2)]
+    assert "seeds" in heard[0][0]
+
+
+def test_terminal_progress_draws_nothing_off_a_terminal(capsys) -> None:
+    from trustrec.progress import terminal_progress
+
+    with terminal_progress() as progress:
+        assert progress is None  # pytest's stderr is no terminal
+    assert capsys.readouterr().err == ""

@@ -19,6 +19,21 @@ F = TypeVar("F", bound=Callable[..., None])
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="trustrec: train, evaluate, audit and serve recommenders.")
+
+
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        from importlib.metadata import version
+
+        print(f"trustrec {version('trustrec')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(version: Annotated[bool, typer.Option(
+        "--version", callback=_print_version, is_eager=True,
+        help="Print the version and exit.")] = False) -> None:
+    """trustrec: train, evaluate, audit and serve recommenders."""
 data_app = typer.Typer(no_args_is_help=True, help="Fetch, inspect and split interaction data.")
 app.add_typer(data_app, name="data")
 audit_app = typer.Typer(no_args_is_help=True, help="Audit a model: robustness, privacy, fairness.")
@@ -33,6 +48,9 @@ ColumnsOpt = Annotated[str | None, typer.Option(
     help="Column mapping, e.g. 'user_id=userId,item_id=movieId' (aliases are detected).")]
 DuplicatesOpt = Annotated[str, typer.Option(
     help="Duplicate (user,item) pairs: error | last | mean.")]
+RatingScaleOpt = Annotated[str | None, typer.Option(
+    help="Declared rating scale 'LOW,HIGH', e.g. '1,5': every rating is checked against it "
+         "(MovieLens folders declare their own).")]
 
 
 def user_errors(command: F) -> F:
@@ -57,8 +75,25 @@ def columns_mapping(text: str | None) -> dict[str, str] | None:
     return parse_params(text.split(",")) if text else None
 
 
+def parse_rating_scale(text: str | None) -> tuple[float, float] | None:
+    """``'1,5'`` → ``(1.0, 5.0)``; a clear ``--rating-scale`` error otherwise."""
+    if text is None:
+        return None
+    parts = [p.strip() for p in text.split(",")]
+    try:
+        low, high = (float(p) for p in parts)
+    except ValueError:
+        raise typer.BadParameter(f"{text!r}: expected 'LOW,HIGH', e.g. '1,5' or '0.5,5'",
+                                 param_hint="--rating-scale") from None
+    if not low < high:
+        raise typer.BadParameter(f"{text!r}: LOW must be below HIGH",
+                                 param_hint="--rating-scale")
+    return low, high
+
+
 def load_data(path: Path, columns: str | None = None, duplicates: str = "error",
-          items: Path | None = None, users: Path | None = None):
+              items: Path | None = None, users: Path | None = None,
+              rating_scale: str | None = None):
     """Read interactions (file or MovieLens folder) plus optional side tables."""
     from trustrec.data import readers
 
@@ -71,10 +106,33 @@ def load_data(path: Path, columns: str | None = None, duplicates: str = "error",
         options["items"] = item_table
     if user_table is not None:
         options["users"] = user_table
+    if rating_scale is not None:
+        if path.is_dir():
+            raise typer.BadParameter(f"{path} is a data folder that declares its own rating "
+                                     "scale; give it for interaction files only",
+                                     param_hint="--rating-scale")
+        options["rating_scale"] = parse_rating_scale(rating_scale)
     result = readers.load(path, **options)
     for line in result.report.lines():
         err.print(f"[dim]{line}[/dim]")
     return result.dataset
+
+
+def with_titles(frame: pd.DataFrame, recommender, items: Path | None) -> pd.DataFrame:
+    """``frame`` with a ``title`` column after ``item_id``, from the item table ``items`` or
+    what the model stores; unchanged when only item IDs are known."""
+    from trustrec.data import readers
+    from trustrec.explain import ItemInfo
+
+    index = recommender.item_index_
+    info = ItemInfo.from_table(readers.read_items(items), index) if items else \
+        ItemInfo.from_model(recommender)
+    if frame.empty or (info.titles == index.ids.astype(str)).all():
+        return frame
+    titles = info.titles[index.lookup(frame["item_id"].to_numpy(), what="item")]
+    at = frame.columns.get_loc("item_id") + 1
+    return pd.concat([frame.iloc[:, :at], pd.DataFrame({"title": titles}, index=frame.index),
+                      frame.iloc[:, at:]], axis=1)
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
@@ -98,7 +156,8 @@ def print_table(title: str, rows: list[dict]) -> None:
     columns = list(dict.fromkeys(key for row in rows for key in row))
     table = Table(title=title)
     for col in columns:
-        table.add_column(col, justify="left" if col == "model" else "right", no_wrap=True)
+        table.add_column(col, justify="left" if col in ("model", "title") else "right",
+                         no_wrap=True)
     for row in rows:
         table.add_row(*[_format_cell(c, row.get(c)) for c in columns])
     Console(width=max(out.width, 150)).print(table)  # never squeeze numbers

@@ -14,13 +14,16 @@ from trustrec.cli.common import (
     ColumnsOpt,
     DuplicatesOpt,
     ParamOpt,
+    RatingScaleOpt,
     app,
     columns_mapping,
     err,
     load_data,
     out,
+    parse_rating_scale,
     print_table,
     user_errors,
+    with_titles,
     write_csv,
 )
 from trustrec.cli.spark import EngineOpt, SparkMasterOpt, uses_spark
@@ -39,6 +42,7 @@ def train(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    rating_scale: RatingScaleOpt = None,
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
     encrypt_key_file: Annotated[Path | None, typer.Option(
@@ -50,18 +54,19 @@ def train(
     from trustrec.models import create_model
     from trustrec.privacy.encryption import save_model
 
-    key = model_key(encrypt_key_file, out_dir, interactions)
+    key = model_key(encrypt_key_file, inputs=(interactions,), outputs=(out_dir,))
     if uses_spark(engine):
         from trustrec.cli.spark import train_spark
 
-        if key is not None:
-            raise typer.BadParameter("--encrypt-key-file works with --engine local only")
+        if key is not None or rating_scale is not None:
+            raise typer.BadParameter("--encrypt-key-file and --rating-scale work with "
+                                     "--engine local only")
 
         train_spark(interactions, model, out_dir, parse_params(param or []), seed, columns,
                     duplicates, spark_master, side_tables=bool(items or users))
         return
     recommender = create_model(model, parse_params(param or []), seed=seed)
-    dataset = load_data(interactions, columns, duplicates, items, users)
+    dataset = load_data(interactions, columns, duplicates, items, users, rating_scale)
     start = time.perf_counter()
     recommender.fit(dataset)
     seconds = time.perf_counter() - start
@@ -112,9 +117,12 @@ def recommend(
                       "--history, where it is optional).")] = None,
     k: Annotated[int, typer.Option(min=1, max=100_000, help="List length.")] = 10,
     candidates: Annotated[Path | None, typer.Option(help="Restrict to these item IDs.")] = None,
-    include_seen: Annotated[bool, typer.Option(help="Also recommend training items.")] = False,
+    include_seen: Annotated[bool, typer.Option(
+        "--include-seen", help="Also recommend training items.")] = False,
     key_file: Annotated[Path | None, typer.Option(
         help="Key file of an encrypted model directory.")] = None,
+    items: Annotated[Path | None, typer.Option(
+        help="Item table (or MovieLens folder / u.item): adds a title column.")] = None,
 ) -> None:
     """Top-k recommendations for each listed user (seen training items excluded), or for a
     recent history given with --history."""
@@ -129,7 +137,7 @@ def recommend(
     if history is not None:
         if candidates is not None:
             raise typer.BadParameter("--candidates works with --users only")
-        _recommend_history(recommender, history, k, include_seen, out_path)
+        _recommend_history(recommender, history, k, include_seen, out_path, items)
         return
     if out_path is None:
         raise typer.BadParameter("--out is required with --users")
@@ -137,7 +145,7 @@ def recommend(
     cand = readers.read_id_list(candidates) if candidates else None
     result = recommend_external(recommender, user_ids, k=k, exclude_seen=not include_seen,
                                 candidate_ids=cand)
-    write_csv(result.frame, out_path)
+    write_csv(with_titles(result.frame, recommender, items), out_path)
     out.print(f"wrote {len(result.frame):,} recommendations for {result.n_users:,} users "
               f"→ {out_path}")
     if result.n_unknown_users:
@@ -147,23 +155,24 @@ def recommend(
 
 
 def _recommend_history(recommender, history: str, k: int, include_seen: bool,
-                       out_path: Path | None) -> None:
+                       out_path: Path | None, items: Path | None) -> None:
     """Print (and with ``out_path`` write) the top-k list for a comma-separated history."""
     from trustrec.models.external import recommend_history_external
 
     item_ids = [i.strip() for i in history.split(",") if i.strip()]
     if not item_ids:
         raise typer.BadParameter("--history: expected comma-separated item IDs, e.g. 'i1,i2'")
-    frame = recommend_history_external(recommender, item_ids, k=k,
+    found = recommend_history_external(recommender, item_ids, k=k,
                                        exclude_seen=not include_seen)
+    frame = with_titles(found, recommender, items)
     print_table(f"top {k} after a history of {len(item_ids)} item(s)",
                 frame.to_dict("records"))
     if out_path is not None:
         write_csv(frame, out_path)
         out.print(f"wrote {len(frame):,} recommendations → {out_path}")
-    if frame.attrs["n_unknown_items"]:
-        err.print(f"{frame.attrs['n_unknown_items']:,} unknown history item(s) skipped")
-    if frame.attrs["fallback"]:
+    if found.attrs["n_unknown_items"]:
+        err.print(f"{found.attrs['n_unknown_items']:,} unknown history item(s) skipped")
+    if found.attrs["fallback"]:
         err.print("no history item is known to the model: most popular items shown")
 
 
@@ -176,13 +185,14 @@ def evaluate(
     test_path: Annotated[Path | None, typer.Option("--test", help="Test file.")] = None,
     data: Annotated[Path | None, typer.Option(help="Data file or folder for --protocol.")] = None,
     protocol: Annotated[str, typer.Option(
-        help="With --data: random | temporal | leave-last | cold-item | cold-user | "
+        help="With --data: random | temporal | leave-last | kfold | cold-item | cold-user | "
              "ml100k-folds.")] = "random",
     test_fraction: Annotated[float, typer.Option(help="Test share for random/temporal.")] = 0.2,
     k: Annotated[int, typer.Option(min=1, help="Cut-off of the ranking metrics.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    rating_scale: RatingScaleOpt = None,
     json_out: Annotated[Path | None, typer.Option("--json", help="Write metrics JSON.")] = None,
     engine: EngineOpt = "local",
     spark_master: SparkMasterOpt = "local[*]",
@@ -193,11 +203,14 @@ def evaluate(
     if uses_spark(engine):
         from trustrec.cli.spark import evaluate_spark_cli
 
+        if rating_scale is not None:
+            raise typer.BadParameter("--rating-scale works with --engine local only")
+
         evaluate_spark_cli(model, train_path, test_path, k, seed, columns, duplicates,
                            spark_master, json_out)
         return
     splits = _evaluation_splits(train_path, test_path, data, protocol, test_fraction, seed,
-                                columns, duplicates)
+                                columns, duplicates, rating_scale)
     specs = [ModelSpec.parse(m) for m in model]
     all_runs = [compare_models(s, specs, k=k, seed=seed) for s in splits]
     rows = summary_rows(all_runs, k)
@@ -211,19 +224,24 @@ def evaluate(
 
 
 def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, seed, columns,
-                       duplicates):
+                       duplicates, rating_scale):
     from trustrec.data import movielens, readers, split
 
     if train_path or test_path:
         if not (train_path and test_path):
             raise typer.BadParameter("--train and --test go together")
         return [readers.load_train_test(train_path, test_path, duplicates=duplicates,
-                                        columns=columns_mapping(columns))]
+                                        columns=columns_mapping(columns),
+                                        rating_scale=parse_rating_scale(rating_scale))]
     if data is None:
         raise typer.BadParameter("give --train and --test, or --data with --protocol")
+    protocols = [*split.SPLITTERS, "ml100k-folds"]
+    if protocol not in protocols:
+        raise typer.BadParameter(f"{protocol!r}: expected one of {', '.join(protocols)}",
+                                 param_hint="--protocol")
     if protocol == "ml100k-folds":
         return movielens.load_ml100k_folds(data)
-    dataset = load_data(data, columns, duplicates)
+    dataset = load_data(data, columns, duplicates, rating_scale=rating_scale)
     options: dict = {"seed": seed}
     if protocol in ("random", "temporal"):
         options["test_fraction"] = test_fraction
@@ -264,11 +282,14 @@ def demo(
 ) -> None:
     """Train several models, evaluate them, print a table and write report/index.html."""
     from trustrec.demo import DEFAULT_MODELS, DEFAULT_SECTIONS, run_demo
+    from trustrec.progress import terminal_progress
 
     specs = model or list(DEFAULT_MODELS)
     sections = DEFAULT_SECTIONS if section is None else [s for s in section if s != "none"]
-    result = run_demo(data=data, specs=specs, k=k, seed=seed, out_dir=out_dir,
-                      on_progress=lambda msg: err.print(f"[dim]{msg}[/dim]"),
-                      sections=sections)
+    start = time.perf_counter()
+    with terminal_progress() as progress:
+        result = run_demo(data=data, specs=specs, k=k, seed=seed, out_dir=out_dir,
+                          on_progress=progress, sections=sections)
+    err.print(f"[dim]demo finished in {time.perf_counter() - start:.0f}s[/dim]")
     print_table(result.title, result.rows)
     out.print(f"report → {result.report_path}")

@@ -11,6 +11,7 @@ from rich.table import Table
 from trustrec.cli.common import (
     ColumnsOpt,
     DuplicatesOpt,
+    RatingScaleOpt,
     data_app,
     load_data,
     out,
@@ -39,9 +40,10 @@ def data_inspect(
     path: Annotated[Path, typer.Argument(help="Interactions file or MovieLens folder.")],
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    rating_scale: RatingScaleOpt = None,
 ) -> None:
     """Validate a data set and print its summary."""
-    dataset = load_data(path, columns, duplicates)
+    dataset = load_data(path, columns, duplicates, rating_scale=rating_scale)
     table = Table(title=str(path))
     table.add_column("field")
     table.add_column("value", justify="right")
@@ -61,11 +63,13 @@ def data_split(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
     duplicates: DuplicatesOpt = "error",
+    rating_scale: RatingScaleOpt = None,
 ) -> None:
-    """Split interactions into train/test CSV files (one pair per fold for k-fold)."""
+    """Split interactions into train/test CSV files (one pair per fold for k-fold), plus
+    ``items.csv`` / ``users.csv`` when the data has those tables."""
     from trustrec.data import split
 
-    dataset = load_data(path, columns, duplicates)
+    dataset = load_data(path, columns, duplicates, rating_scale=rating_scale)
     options: dict = {"seed": seed} if method not in ("temporal", "leave-last") else {}
     if test_fraction is not None:
         options["test_fraction"] = test_fraction
@@ -75,4 +79,12 @@ def data_split(
         write_csv(part.train.to_frame(), out_dir / f"train{suffix}.csv")
         write_csv(part.test.to_frame(), out_dir / f"test{suffix}.csv")
         out.print(f"{method}{suffix}: train {len(part.train):,} / test {len(part.test):,}")
+    # the side tables travel with the split, so that later commands can name items
+    # (``--items out/items.csv``); ``text`` is left out: reading the table folds it again
+    if dataset.items is not None:
+        write_csv(dataset.items.drop(columns=["text"], errors="ignore"), out_dir / "items.csv")
+        out.print(f"items: {len(dataset.items):,} → {out_dir / 'items.csv'}")
+    if dataset.users is not None:
+        write_csv(dataset.users, out_dir / "users.csv")
+        out.print(f"users: {len(dataset.users):,} → {out_dir / 'users.csv'}")
     out.print(f"→ {out_dir}")

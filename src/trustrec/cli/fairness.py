@@ -86,13 +86,13 @@ def audit_fairness_command(
         write_csv(pd.DataFrame([p.row() for p in points]), out_dir / "frontier.csv")
     html = Report(title=f"trustrec fairness audit — {model}")
     html.add(fairness_section(report, points))
-    html.write(out_dir)
+    page = html.write(out_dir, "fairness.html")
     rows = [{"groups": c, "metric": m, "worst": g.worst, "best": g.best, "gap": g.absolute,
              "relative": g.relative, "p_value": g.p_value, "gap_same_activity": g.adjusted}
             for c, a in report.groups.items() for m, g in a.gaps.items()]
     print_table(f"{model}: group gaps, k={k}", rows)
     print_table("overall", [report.metrics])
-    out.print(f"audit → {out_dir}")
+    out.print(f"audit → {page} (linked from {out_dir / 'index.html'})")
 
 
 @app.command()
@@ -123,7 +123,8 @@ def explain(
         out.print_json(json.dumps([e.to_dict() for e in found]))
         return
     for rank, e in enumerate(found, 1):
-        out.print(f"{rank}. {e.item_id} ({e.kind}, score {e.score:.4f}): {e.text}",
+        name = f"{e.item_id} {e.title}" if e.title != str(e.item_id) else str(e.item_id)
+        out.print(f"{rank}. {name} ({e.kind}, score {e.score:.4f}): {e.text}",
                   highlight=False, markup=False, soft_wrap=True)
     if not found:
         err.print("no recommendations to explain")

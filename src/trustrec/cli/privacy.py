@@ -42,12 +42,14 @@ def read_optional_key(path: Path | None) -> bytes | None:
     return None if path is None else read_key(path)
 
 
-def model_key(path: Path | None, *protected: Path) -> bytes | None:
-    """The key in ``path`` (None without one), refused if it lies beside ``protected``."""
+def model_key(path: Path | None, inputs: tuple[Path, ...] = (),
+              outputs: tuple[Path, ...] = ()) -> bytes | None:
+    """The key in ``path`` (None without one), refused if it would travel with the
+    ``inputs`` / ``outputs`` it protects (see ``check_key_location``)."""
     from trustrec.privacy.keys import check_key_location
 
     if path is not None:
-        check_key_location(path, *protected)
+        check_key_location(path, inputs=inputs, outputs=outputs)
     return read_optional_key(path)
 
 
@@ -69,6 +71,7 @@ def data_pseudonymize(
     items: Annotated[Path | None, typer.Option(help="Item table (item_id,…).")] = None,
     users: Annotated[Path | None, typer.Option(help="User table (user_id,…).")] = None,
     pseudonymize_items: Annotated[bool, typer.Option(
+        "--pseudonymize-items",
         help="Also replace item IDs by pseudonyms.")] = False,
     age_band: Annotated[int, typer.Option(min=1, help="Width of the age bands.")] = 10,
     zip_digits: Annotated[int, typer.Option(min=0, help="Zip-code digits kept.")] = 3,
@@ -86,7 +89,8 @@ def data_pseudonymize(
     from trustrec.privacy.keys import check_key_location, read_key
     from trustrec.privacy.pseudonymize import pseudonymize_dataset
 
-    check_key_location(key_file, out_dir, path, *(p for p in (items, users) if p))
+    check_key_location(key_file, inputs=[path, *(p for p in (items, users) if p)],
+                       outputs=[out_dir])
     key = read_key(key_file)
     dataset = pseudonymize_dataset(load_data(path, columns, duplicates, items, users), key,
                                    items=pseudonymize_items)
@@ -117,7 +121,7 @@ def data_encrypt(
     from trustrec.privacy.encryption import encrypt_file
     from trustrec.privacy.keys import check_key_location, read_key
 
-    check_key_location(key_file, src, dst)
+    check_key_location(key_file, inputs=[src], outputs=[dst])
     out.print(f"encrypted → {encrypt_file(src, dst, read_key(key_file), role)}")
 
 
@@ -148,6 +152,7 @@ def forget(
         "--out", help="Write the new model here (default: replace --model-dir).")] = None,
     key_file: ModelKeyOpt = None,
     verify: Annotated[bool, typer.Option(
+        "--verify",
         help="Also retrain from scratch and check the result is the same.")] = False,
     interactions: Annotated[Path | None, typer.Option(
         help="The training data, for models that do not store all their input (e.g. mf).")]
@@ -163,7 +168,7 @@ def forget(
     ids = [*(user or []), *(readers.read_id_list(users_file) if users_file else [])]
     if not ids:
         raise typer.BadParameter("give --user (repeatable) or --users FILE")
-    key = model_key(key_file, model_dir, *([out_dir] if out_dir else []))
+    key = model_key(key_file, inputs=(model_dir,), outputs=(out_dir,) if out_dir else ())
     model = load_model(model_dir, key)
     dataset = load_data(interactions, columns, duplicates) if interactions else None
     new, report = forget_users(model, ids, dataset=dataset, verify=verify)
@@ -188,6 +193,7 @@ def audit_privacy(
                                           "report.")],
     param: ParamOpt = None,
     dp_curve: Annotated[bool, typer.Option(
+        "--dp-curve",
         help="Also run the DP-EASE utility/privacy curve.")] = False,
     k: Annotated[int, typer.Option(min=1, help="Recommendation list length.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
@@ -209,4 +215,5 @@ def audit_privacy(
     print_table(f"membership inference on {model}", result.rows())
     report = Report(title=f"trustrec privacy audit: {model}")
     report.add(privacy_section(result))
-    out.print(f"privacy.json and report → {report.write(out_dir).parent}")
+    out.print(f"wrote {out_dir / 'privacy.json'} and {report.write(out_dir, 'privacy.html')} "
+              f"(linked from {out_dir / 'index.html'})")

@@ -51,22 +51,26 @@ def robustness(
 ) -> None:
     """Attack, detect, defend and re-measure; writes robustness.json and index.html."""
     from trustrec.experiment import parse_params
+    from trustrec.progress import terminal_progress
     from trustrec.report.html import Report
     from trustrec.report.robustness import audit_section
     from trustrec.robustness.audit import audit_robustness
 
     dataset = load_data(interactions, columns, duplicates, items)
-    report = audit_robustness(dataset, model, attack, size, targets, seeds,
-                              params=parse_params(param or []), filler=filler, intent=intent,
-                              time_pattern=time_pattern, sampler=sampler, detector=detector,
-                              defence=defence, budget=budget, n_candidates=candidates)
+    with terminal_progress() as progress:
+        report = audit_robustness(dataset, model, attack, size, targets, seeds,
+                                  params=parse_params(param or []), filler=filler,
+                                  intent=intent, time_pattern=time_pattern, sampler=sampler,
+                                  detector=detector, defence=defence, budget=budget,
+                                  n_candidates=candidates, on_progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "robustness.json").write_text(json.dumps(report.to_dict(), indent=2, default=str),
                                              encoding="utf-8")
     html = Report("trustrec robustness audit")
     html.add(audit_section(report))
-    html.write(out_dir)
+    page = html.write(out_dir, "robustness.html")
     print_table(f"{model} under {attack} attack ({size:.0%})",
                 [{k: v for k, v in row.items() if not k.endswith("_std")}
                  for row in report.table()])
-    out.print(f"wrote {out_dir / 'robustness.json'} and {out_dir / 'index.html'}")
+    out.print(f"wrote {out_dir / 'robustness.json'} and {page} (linked from "
+              f"{out_dir / 'index.html'})")

@@ -30,12 +30,13 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     items: Annotated[Path | None, typer.Option(help="Item table (titles) for /items.")] = None,
-    require_read_key: Annotated[bool, typer.Option(help="Read routes need a key too.")] = False,
+    require_read_key: Annotated[bool, typer.Option(
+        "--require-read-key", help="Read routes need a key too.")] = False,
     rate: Annotated[float, typer.Option(help="Requests/s per key or address.")] = 100.0,
     burst: Annotated[int, typer.Option(help="Token-bucket burst size.")] = 200,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="Origin allowed to call from a browser (repeatable; none by default).")] = None,
-    bandit: Annotated[bool, typer.Option(help="LinUCB exploration with logged "
+    bandit: Annotated[bool, typer.Option("--bandit", help="LinUCB exploration with logged "
                                                 "propensities.")] = False,
 ) -> None:
     """Serve a model over HTTP (OpenAPI at /docs, web page at /)."""
@@ -61,21 +62,28 @@ def serve(
 def events_export(
     out_path: Annotated[Path, typer.Option("--out", help="CSV or .parquet file.")],
     db: DbOpt = DEFAULT_DB,
+    all_events: Annotated[bool, typer.Option(
+        "--all", help="Every raw event with its type column, instead of the training "
+                      "input.")] = False,
 ) -> None:
-    """Write every stored event (user_id,item_id,rating,timestamp,type) for retraining."""
-    from trustrec.serve.store import EventStore
+    """Write the stored events as training input for `trustrec train` (one row per user and
+    item, disliked pairs left out), or every raw event with --all."""
+    from trustrec.serve.store import EventStore, training_events
 
     store = EventStore(db)
     try:
         frame = store.export()
     finally:
         store.close()
+    if not all_events:
+        frame = training_events(frame)
     if out_path.suffix == ".parquet":
         out_path.parent.mkdir(parents=True, exist_ok=True)
         frame.to_parquet(out_path, index=False)
     else:
         write_csv(frame, out_path)
-    out.print(f"exported {len(frame):,} events → {out_path}")
+    what = "events" if all_events else "training rows (latest positive event per pair)"
+    out.print(f"exported {len(frame):,} {what} → {out_path}")
 
 
 @keys_app.command("create")

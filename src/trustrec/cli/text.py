@@ -80,6 +80,7 @@ def search(
     user_weight: Annotated[float, typer.Option(
         min=0.0, max=1.0, help="Share of the user's profile in the score (with --user).")] = 0.3,
     exclude_seen: Annotated[bool, typer.Option(
+        "--exclude-seen",
         help="With --user: leave out the user's training items.")] = False,
     out_path: Annotated[Path | None, typer.Option(
         "--out", help="Also write item_id,title,rank,score to this CSV.")] = None,

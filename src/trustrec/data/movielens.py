@@ -36,6 +36,8 @@ _VARIANT_NAMES = {
 }
 # what each variant's reader returns: ratings, their report, item table, user table
 _Parts = tuple[pd.DataFrame, CleaningReport, pd.DataFrame, pd.DataFrame | None]
+# each variant's own item file, which ``--items`` accepts as it stands
+ITEM_FILES = {"u.item": "ml-100k", "movies.dat": "ml-1m", "movies.csv": "ml-latest"}
 _MARKERS = (("u.data", "ml-100k"), ("ratings.dat", "ml-1m"), ("ratings.csv", "ml-latest"))
 # occupation codes of ml-1m's users.dat, as listed in its README
 ML1M_OCCUPATIONS = (
@@ -93,6 +95,21 @@ def load_movielens(
     return build_result(clean, report, name=path.name, items=items, users=users)
 
 
+def read_movielens_items(path: str | Path) -> pd.DataFrame:
+    """The item table of a MovieLens folder, or of its own item file (``u.item``,
+    ``movies.dat``, ``movies.csv``): ``item_id, title, genres, text, …`` as
+    :func:`load_movielens` gives it."""
+    path = Path(path)
+    folder, kind = (path, None) if path.is_dir() else (path.parent, ITEM_FILES.get(path.name))
+    if kind is None:
+        kind = detect_variant(folder, strict=False)
+    if kind is None:
+        raise DataError(f"{path}: not a MovieLens item table (expected a MovieLens folder or "
+                        f"one of {', '.join(ITEM_FILES)})")
+    return {"ml-100k": _ml100k_items, "ml-1m": _ml1m_items, "ml-latest": _latest_items}[kind](
+        folder)
+
+
 def load_ml100k_folds(path: str | Path) -> list[Split]:
     """The five canonical ML-100K folds ``u1..u5.base/.test`` as :class:`Split`\\ s.
 
@@ -147,8 +164,7 @@ def _side(file: Path, sep: str, names: list[str], id_col: str,
     return frame
 
 
-def _ml100k(path: Path, duplicates: Duplicates, _with_tags: bool) -> _Parts:
-    clean, report = _read_headerless(path / "u.data", "\t", SCALES["ml-100k"], duplicates)
+def _ml100k_items(path: Path) -> pd.DataFrame:
     require_file(path / "u.genre")
     genre_names = read_delimited(path / "u.genre", sep="|", header=False,
                                  names=["genre", "code"], str_columns=["genre"],
@@ -158,17 +174,20 @@ def _ml100k(path: Path, duplicates: Duplicates, _with_tags: bool) -> _Parts:
                 ["item_id", "title", "release_date", "imdb_url"])
     flags = raw[genre_names].fillna(0).astype(bool)
     genres = flags.dot(pd.Index(genre_names) + "|").str.rstrip("|")
-    items = items_frame(raw["item_id"], raw["title"], genres,
-                        extra=raw[["release_date", "imdb_url"]])
+    return items_frame(raw["item_id"], raw["title"], genres,
+                       extra=raw[["release_date", "imdb_url"]])
+
+
+def _ml100k(path: Path, duplicates: Duplicates, _with_tags: bool) -> _Parts:
+    clean, report = _read_headerless(path / "u.data", "\t", SCALES["ml-100k"], duplicates)
     users = _side(path / "u.user", "|", ["user_id", "age", "gender", "occupation", "zip"],
                   "user_id", ["user_id", "gender", "occupation", "zip"])
-    return clean, report, items, users
+    return clean, report, _ml100k_items(path), users
 
 
 def _ml1m(path: Path, duplicates: Duplicates, _with_tags: bool) -> _Parts:
     clean, report = _read_headerless(path / "ratings.dat", "::", SCALES["ml-1m"], duplicates)
-    raw = _side(path / "movies.dat", "::", ["item_id", "title", "genres"], "item_id", [])
-    items = items_frame(raw["item_id"], raw["title"], raw["genres"])
+    items = _ml1m_items(path)
     users = _side(path / "users.dat", "::", ["user_id", "gender", "age", "occupation", "zip"],
                   "user_id", [])
     users["age"] = pd.to_numeric(users["age"], errors="coerce").astype("Int64")
@@ -178,18 +197,26 @@ def _ml1m(path: Path, duplicates: Duplicates, _with_tags: bool) -> _Parts:
     return clean, report, items, users
 
 
+def _ml1m_items(path: Path) -> pd.DataFrame:
+    raw = _side(path / "movies.dat", "::", ["item_id", "title", "genres"], "item_id", [])
+    return items_frame(raw["item_id"], raw["title"], raw["genres"])
+
+
 def _latest(path: Path, duplicates: Duplicates, with_tags: bool) -> _Parts:
     columns = {"user_id": "userId", "item_id": "movieId"}
     clean, report = read_clean(path / "ratings.csv", columns=columns, sep=",",
                                duplicates=duplicates, rating_scale=SCALES["ml-latest"])
+    return clean, report, _latest_items(path, with_tags), None
+
+
+def _latest_items(path: Path, with_tags: bool = True) -> pd.DataFrame:
     movies_file = path / "movies.csv"
     require_file(movies_file)
     movies = read_delimited(movies_file, sep=",", header=True, str_columns=["movieId"])
     ids = clean_ids(movies["movieId"], source=str(movies_file), field="movieId", unique=True)
     genres = movies["genres"].where(movies["genres"] != "(no genres listed)", "")
     tags = _tags(path / "tags.csv", ids) if with_tags and (path / "tags.csv").is_file() else None
-    items = items_frame(ids, movies["title"], genres, tags=tags)
-    return clean, report, items, None
+    return items_frame(ids, movies["title"], genres, tags=tags)
 
 
 def _tags(file: Path, item_ids: pd.Series) -> pd.Series:

@@ -49,6 +49,8 @@ ITEM_ROLES: dict[str, tuple[str, ...]] = {
 _TEXT_SUFFIXES = (".csv", ".tsv", ".txt", ".dat")
 _PARQUET_SUFFIXES = (".parquet", ".pq")
 _JSON_SUFFIXES = (".json", ".jsonl", ".ndjson")
+# UTF-8 that drops a leading byte-order mark (Excel writes one); plain UTF-8 reads the same
+TEXT_ENCODING = "utf-8-sig"
 
 
 @dataclass(frozen=True)
@@ -75,7 +77,7 @@ def require_file(path: Path) -> None:
         raise DataError(f"{path}: {what}")
 
 
-def first_line(path: Path, encoding: str = "utf-8") -> str:
+def first_line(path: Path, encoding: str = TEXT_ENCODING) -> str:
     """The first line of a (possibly gzipped) text file, without the newline."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
@@ -111,7 +113,7 @@ def read_delimited(
     header: bool,
     names: Sequence[str] | None = None,
     str_columns: Sequence[str] = (),
-    encoding: str = "utf-8",
+    encoding: str = TEXT_ENCODING,
     quoted: bool = True,
 ) -> pd.DataFrame:
     """Read a delimited text file; ``str_columns`` are kept as written (no number parsing).
@@ -137,7 +139,7 @@ def read_delimited(
                         f"{exc.start})") from exc
 
 
-def read_lines(path: Path, encoding: str = "utf-8") -> pd.Series:
+def read_lines(path: Path, encoding: str = TEXT_ENCODING) -> pd.Series:
     """All lines of a text file as a string Series (index = line number − 1)."""
     opener = gzip.open if path.suffix.lower() == ".gz" else open
     try:
@@ -216,7 +218,8 @@ def resolve_columns(
         elif ours in required:
             raise DataError(f"{source}: no {ours} column (expected {ours!r} or one of "
                             f"{', '.join(aliases)}); found columns: {listing}. "
-                            f"Pass columns={{'{ours}': '<column>'}} to name it.")
+                            f"Name it with columns={{'{ours}': '<column>'}} (command line: "
+                            f"--columns {ours}=<column>).")
     return mapping
 
 
@@ -450,13 +453,18 @@ def items_frame(
 
 
 def read_items(path: str | Path, columns: Mapping[str, str] | None = None) -> pd.DataFrame:
-    """Read an item table (CSV/TSV/Parquet) into ``item_id, title, genres, text, …``.
+    """Read an item table (CSV/TSV/Parquet, or a MovieLens folder or item file such as
+    ``u.item``) into ``item_id, title, genres, text, …``.
 
     Recognises ``movieId``/``title``/``genres`` (``|``-separated, MovieLens style) and
     other aliases; ``text`` folds title, genres, tags and a description/text column when
     present. Every other column is kept as an attribute. Item IDs must be unique.
     """
     path = Path(path)
+    if columns is None and (path.is_dir() or path.name in ("u.item", "movies.dat")):
+        from trustrec.data.movielens import read_movielens_items
+
+        return read_movielens_items(path)
     table = _read_table(path, columns=columns, roles=ITEM_ROLES, required=("item_id",))
     frame, mapping = table.frame, table.mapping
     ids = clean_ids(frame[mapping["item_id"]], source=str(path), field=mapping["item_id"],
@@ -511,7 +519,7 @@ def read_id_list(path: str | Path, column: str | None = None) -> np.ndarray:
              for a in (*USER_ALIASES, *ITEM_ALIASES, "user_id", "item_id") if _norm(a) == _norm(f)}
     if column is None and len(set(known.values())) > 1:
         raise DataError(f"{path}: several ID columns ({', '.join(map(repr, known.values()))}); "
-                        "pass column= to choose one")
+                        "keep one ID column in the file, or in Python pass column=… to choose")
     if column is not None or known:
         col = column or next(iter(known.values()))
         if col not in fields:

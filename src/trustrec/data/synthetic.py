@@ -324,3 +324,45 @@ def to_files(ds: Dataset, directory: str | Path) -> dict[str, Path]:
             written[key] = directory / f"{key}.csv"
             table.to_csv(written[key], index=False)
     return written
+
+
+def to_movielens_100k(ds: Dataset, directory: str | Path) -> Path:
+    """Write ``ds`` in the MovieLens-100K layout (``u.data``, ``u.item``, ``u.genre``,
+    ``u.user``), so that every command documented for ml-100k can run on synthetic data.
+
+    IDs become 1-based integers in index order; ratings are rounded into 1–5; a user's age
+    is the lower bound of their age group. Returns the folder.
+    """
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ratings = np.clip(np.rint(ds.value), 1, 5).astype(np.int64)
+    stamps = ds.timestamp if ds.timestamp is not None else np.zeros(len(ds), dtype=np.int64)
+    pd.DataFrame({"u": ds.user + 1, "i": ds.item + 1, "r": ratings, "t": stamps}).to_csv(
+        directory / "u.data", sep="\t", header=False, index=False)
+    items = ds.items.set_index("item_id").reindex(ds.item_index.ids) if ds.items is not None \
+        else pd.DataFrame(index=ds.item_index.ids)
+    titles = items["title"].fillna("") if "title" in items else pd.Series("", index=items.index)
+    genre_lists = (items["genres"].fillna("") if "genres" in items
+                   else pd.Series("", index=items.index)).str.split("|")
+    names = ["unknown", *sorted({g for gs in genre_lists for g in gs if g})]
+    flags = np.array([[int(g in gs) for g in names] for gs in genre_lists], dtype=np.int64)
+    flags[:, 0] = flags[:, 1:].sum(axis=1) == 0
+    item_rows = pd.DataFrame({"id": np.arange(1, ds.n_items + 1), "title": titles.to_numpy(),
+                              "date": "", "video": "", "url": ""})
+    item_rows = pd.concat([item_rows, pd.DataFrame(flags, columns=names)], axis=1)
+    item_rows.to_csv(directory / "u.item", sep="|", header=False, index=False,
+                     encoding="latin-1", errors="replace")
+    (directory / "u.genre").write_text(
+        "".join(f"{name}|{code}\n" for code, name in enumerate(names)) + "\n")
+    users = ds.users.set_index("user_id").reindex(ds.user_index.ids) if ds.users is not None \
+        else pd.DataFrame(index=ds.user_index.ids)
+    age = (users["age_group"].astype(str).str.extract(r"(\d+)")[0].fillna("30")
+           if "age_group" in users else pd.Series("30", index=users.index))
+    user_rows = pd.DataFrame({
+        "id": np.arange(1, ds.n_users + 1), "age": age.to_numpy(),
+        "gender": users["gender"].fillna("M").to_numpy() if "gender" in users else "M",
+        "occupation": (users["occupation"].fillna("other").to_numpy()
+                       if "occupation" in users else "other"),
+        "zip": "00000"})
+    user_rows.to_csv(directory / "u.user", sep="|", header=False, index=False)
+    return directory

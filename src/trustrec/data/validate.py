@@ -72,6 +72,11 @@ class CleaningReport:
         return out
 
 
+# how to merge duplicates, for the library and the command line alike
+DUPLICATES_HINT = ("Merge them with duplicates='last' or 'mean' (command line: "
+                   "--duplicates last or --duplicates mean).")
+
+
 def combine_reports(reports: Sequence[CleaningReport], source: str) -> CleaningReport:
     """One report for several cleaned parts of one data set (e.g. several Netflix files)."""
     if not reports:
@@ -173,8 +178,7 @@ def clean_interactions(
             _check_scale(rating, rating_scale, label("rating"), loc)
         out["rating"] = rating
     if "timestamp" in wanted:
-        stamps = _numbers(frame[wanted["timestamp"]], label("timestamp"), loc,
-                          "timestamp (unix seconds)")
+        stamps = _timestamps(frame[wanted["timestamp"]], label("timestamp"), loc)
         out["timestamp"] = np.floor(stamps).astype(np.int64)
     clean = pd.DataFrame(out)
     clean, dup_rows, dup_pairs = _merge_duplicates(clean, duplicates, loc)
@@ -251,6 +255,26 @@ def _numbers(col: pd.Series, field: str, loc: _Locator, what: str) -> np.ndarray
     return values
 
 
+def _timestamps(col: pd.Series, field: str, loc: _Locator) -> np.ndarray:
+    """Unix seconds (float64) from numbers, or from ISO-8601 text such as
+    ``2024-05-01T12:00:00Z`` or a datetime column (times without a zone are UTC)."""
+    if pd.api.types.is_datetime64_any_dtype(col):
+        col = col.dt.tz_localize("UTC") if col.dt.tz is None else col
+        seconds = (col - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+        return _numbers(seconds, field, loc, "timestamp")
+    if pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+        return _numbers(col, field, loc, "timestamp (unix seconds)")
+    text = col.astype(str).str.strip()
+    values = pd.to_numeric(text, errors="coerce").to_numpy(np.float64, na_value=np.nan).copy()
+    dated = ~np.isfinite(values) & (text != "").to_numpy() & col.notna().to_numpy()
+    if dated.any():
+        parsed = pd.to_datetime(text[dated], format="ISO8601", utc=True, errors="coerce")
+        values[dated] = (parsed - pd.Timestamp(0, tz="UTC")).dt.total_seconds().to_numpy(
+            np.float64, na_value=np.nan)
+    return _numbers(pd.Series(values, index=col.index).where(np.isfinite(values), col), field,
+                    loc, "timestamp (unix seconds or ISO-8601 date-time)")
+
+
 def _check_scale(rating: np.ndarray, scale: tuple[float, float], field: str,
                  loc: _Locator) -> None:
     lo, hi = scale
@@ -286,7 +310,7 @@ def _merge_duplicates(clean: pd.DataFrame, policy: str,
         where = ", ".join(str(int(x)) for x in loc.numbers[codes == codes[pos]][:5])
         raise DataError(f"{loc.source}: duplicate (user_id, item_id) pair ({user!r}, {item!r}) "
                         f"on {loc.unit}s {where}; {n_repeat:,} repeated row(s) in total. "
-                        "Choose duplicates='last' or 'mean' to merge them.")
+                        f"{DUPLICATES_HINT}")
     repeated_pairs = int((np.bincount(codes) > 1).sum())
     if policy == "last":
         order = np.arange(len(codes))

@@ -30,7 +30,7 @@ from trustrec.data.readers import (
     sniff_sep,
     split_fields,
 )
-from trustrec.data.validate import check_policy, clean_interactions
+from trustrec.data.validate import DUPLICATES_HINT, check_policy, clean_interactions
 from trustrec.errors import ConfigError, DataError
 
 if TYPE_CHECKING:  # pragma: no cover - typing only, pyspark is an optional extra
@@ -230,7 +230,7 @@ def _raise_duplicate(clean: DataFrame, keys: list[str], source: str, unit: str,
     n_repeat = clean.count() - clean.select(*keys).distinct().count()
     raise DataError(f"{source}: duplicate (user_id, item_id) pair ({user!r}, {item!r}) "
                     f"on {unit}s {where}; {n_repeat:,} repeated row(s) in total. "
-                    "Choose duplicates='last' or 'mean' to merge them.")
+                    f"{DUPLICATES_HINT}")
 
 
 def _merge_duplicates(clean: DataFrame, policy: str, source: str, unit: str,

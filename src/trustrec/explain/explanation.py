@@ -35,8 +35,9 @@ def _plain(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Explanation:
-    """Why ``item_id`` is recommended to ``user_id``: the model's ``score``, the ``kind`` of
-    reason, a human-readable ``text`` and the structured ``reasons``: dicts with ``type``
+    """Why ``item_id`` (called ``title``) is recommended to ``user_id``: the model's
+    ``score``, the ``kind`` of reason, a human-readable ``text`` and the structured
+    ``reasons``: dicts with ``type``
     ('item', 'genre', 'word', 'feature' or 'popularity'), ``item_id`` (type 'item') or
     ``feature``, ``title`` and ``weight`` (largest first within a type)."""
 
@@ -46,11 +47,13 @@ class Explanation:
     kind: str
     text: str
     reasons: tuple[dict[str, Any], ...]
+    title: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
         return {"user_id": _plain(self.user_id), "item_id": _plain(self.item_id),
-                "score": float(self.score), "kind": self.kind, "text": self.text,
+                "title": self.title, "score": float(self.score), "kind": self.kind,
+                "text": self.text,
                 "reasons": [{k: _plain(v) for k, v in r.items()} for r in self.reasons]}
 
 
@@ -160,9 +163,10 @@ def explain_external(model: Recommender, user_id: object, item_id: object, k_rea
     user = int(model.user_index_.lookup([user_id], what="user")[0])
     item = int(model.item_index_.lookup([item_id], what="item")[0])
     score = float(model.score([user], items=[item])[0, 0])
-    kind, text, reasons = explain_index(model, user, item, k_reasons, items)
+    info = _info(model, items)
+    kind, text, reasons = explain_index(model, user, item, k_reasons, info)
     return Explanation(_plain(model.user_index_.ids[user]), _plain(model.item_index_.ids[item]),
-                       score, kind, text, tuple(reasons))
+                       score, kind, text, tuple(reasons), title=str(info.titles[item]))
 
 
 def explain_recommendations(model: Recommender, user_id: object, k: int = 10,

@@ -108,9 +108,28 @@ class HybridConfig(TextConfig, ItemItemConfig):
                                             tag=self.tag_weight, attributes=names)
 
 
-def _stacked_inverse_parts(x: sp.csr_matrix, rows: np.ndarray,
-                           lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """``(−P off the diagonal, diag(P))`` for ``P = (XᵀX + RᵀR + Λ)⁻¹``, ``R`` dense rows.
+@dataclass(frozen=True)
+class CeaseParts:
+    """What B is made of: ``inv_diag = 1/diag(P)`` (float32) and either the Woodbury factor
+    ``z`` (m × n_items float32, ``−P = zᵀz`` off the diagonal) or ``neg_p`` (−P itself,
+    n_items², when there are more stacked rows m than items)."""
+
+    inv_diag: np.ndarray
+    z: np.ndarray | None = None
+    neg_p: np.ndarray | None = None
+
+    def weights(self) -> np.ndarray:
+        """B (n_items², float32, zero diagonal): the same float32 operations at fit and at
+        load, so a model rebuilt from ``z`` scores bit for bit as the fitted one (with the
+        same BLAS threads)."""
+        b = self.z.T @ self.z if self.z is not None else self.neg_p
+        b *= self.inv_diag
+        np.fill_diagonal(b, 0.0)
+        return b.astype(np.float32, copy=False)
+
+
+def _stacked_inverse_parts(x: sp.csr_matrix, rows: np.ndarray, lam: np.ndarray) -> CeaseParts:
+    """The parts of ``P = (XᵀX + RᵀR + Λ)⁻¹``, ``R`` dense rows.
 
     With fewer stacked rows ``m`` than items: Woodbury, ``P = Λ⁻¹ − ZᵀZ`` with ``U = [X; R]``,
     ``L Lᵀ = I + UΛ⁻¹Uᵀ`` (m², float64) and ``Z = L⁻¹UΛ⁻¹``. Otherwise the item-space
@@ -126,9 +145,7 @@ def _stacked_inverse_parts(x: sp.csr_matrix, rows: np.ndarray,
         chol = linalg.cholesky(k, lower=True, overwrite_a=True, check_finite=False)
         z = linalg.solve_triangular(chol, y, lower=True, overwrite_b=True, check_finite=False)
         p_diag = 1.0 / lam - np.einsum("ij,ij->j", z, z)
-        z32 = z.astype(np.float32)
-        del z
-        return z32.T @ z32, p_diag
+        return CeaseParts((1.0 / p_diag).astype(np.float32), z=z.astype(np.float32))
     for dtype in (np.float32, np.float64):
         g = gram(x, dtype)
         r = rows.astype(dtype)
@@ -139,24 +156,27 @@ def _stacked_inverse_parts(x: sp.csr_matrix, rows: np.ndarray,
         if spd_inverse_inplace(g):
             p_diag = np.diagonal(g).astype(np.float64)
             np.negative(g, out=g)
-            return g, p_diag
+            return CeaseParts((1.0 / p_diag).astype(g.dtype), neg_p=g)
         log.warning("hybrid: %s Cholesky failed", np.dtype(dtype).name)
     raise ModelError(f"hybrid: XᵀX + feature_weight·TTᵀ + Λ is not positive definite; "
                      f"increase l2 (smallest penalty {lam.min()})")
 
 
-def cease_weights(x: sp.csr_matrix, features: np.ndarray, feature_weight: float, l2: float,
-                  dropout: float = 0.0) -> np.ndarray:
-    """Collective EASE: the zero-diagonal item-item matrix B (n_items², float32) of EASE on
-    ``x`` stacked over ``sqrt(feature_weight)·featuresᵀ`` (features: n_items × f)."""
+def cease_parts(x: sp.csr_matrix, features: np.ndarray, feature_weight: float, l2: float,
+                dropout: float = 0.0) -> CeaseParts:
+    """Collective EASE on ``x`` stacked over ``sqrt(feature_weight)·featuresᵀ`` (features:
+    n_items × f): the parts its zero-diagonal item-item matrix B is made of."""
     rows = math.sqrt(feature_weight) * features.T.astype(np.float64)
     col_sq = (np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()
               + np.einsum("ij,ij->j", rows, rows))
     lam = l2 + dropout / (1.0 - dropout) * col_sq
-    b, p_diag = _stacked_inverse_parts(x, rows if feature_weight > 0 else rows[:0], lam)
-    b *= (1.0 / p_diag).astype(b.dtype)
-    np.fill_diagonal(b, 0.0)
-    return b.astype(np.float32, copy=False)
+    return _stacked_inverse_parts(x, rows if feature_weight > 0 else rows[:0], lam)
+
+
+def cease_weights(x: sp.csr_matrix, features: np.ndarray, feature_weight: float, l2: float,
+                  dropout: float = 0.0) -> np.ndarray:
+    """Collective EASE's B (n_items², float32, zero diagonal); see :func:`cease_parts`."""
+    return cease_parts(x, features, feature_weight, l2, dropout).weights()
 
 
 def content_weights(x: sp.csr_matrix, features: np.ndarray, l2: float) -> np.ndarray:
@@ -190,10 +210,15 @@ class Hybrid(TextVectorModel, ItemItemRecommender):
     def _fit_weights(self, x: sp.csr_matrix) -> np.ndarray:
         cfg = self.config
         with threadpool_limits(limits=cfg.threads or None, user_api="blas"):
-            b = cease_weights(x, self.features_, cfg.feature_weight, cfg.l2, cfg.dropout)
+            parts = cease_parts(x, self.features_, cfg.feature_weight, cfg.l2, cfg.dropout)
             self.content_weights_ = content_weights(x, self.features_, cfg.content_l2
                                                     ).astype(np.float32)
-        b[:, np.diff(x.tocsc().indptr) == 0] = 0.0  # no collaborative evidence for cold items
+            # the Woodbury factor is saved instead of B when it is smaller (m < n_items):
+            # B is rebuilt from it on load, exactly (ml-latest-small: 9× smaller)
+            self.factor_ = parts if parts.z is not None else None
+            b = parts.weights()
+        self.warm_ = np.diff(x.tocsc().indptr) > 0
+        b[:, ~self.warm_] = 0.0  # no collaborative evidence for cold items
         self._prepare()
         return b
 
@@ -210,19 +235,35 @@ class Hybrid(TextVectorModel, ItemItemRecommender):
         return scores
 
     def _weights_state(self) -> dict[str, np.ndarray]:
-        return {**self._text_state(), "B": self.weights_, "features": self.features_,
+        weights = {"B": self.weights_} if self.factor_ is None else {
+            "Z": self.factor_.z, "inv_diag": self.factor_.inv_diag,
+            "warm": self.warm_.astype(np.uint8)}
+        return {**self._text_state(), **weights, "features": self.features_,
                 "content_weights": self.content_weights_}
 
     def _load_weights(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
         n = self.n_items_
-        b, features = arrays["B"], arrays["features"]
+        features = arrays["features"]
         f = features.shape[1] if features.ndim == 2 else -1
-        expected = {"B": (n, n), "features": (n, f), "content_weights": (f, f)}
-        for key, shape in expected.items():
-            arr = arrays[key]
-            if arr.shape != shape or arr.dtype != np.float32:
-                raise ValueError(f"{key} has shape {arr.shape} and dtype {arr.dtype}, "
-                                 f"expected {shape} float32")
+        m = arrays["Z"].shape[0] if "Z" in arrays and arrays["Z"].ndim == 2 else -1
+        expected = {"features": ((n, f), np.float32), "content_weights": ((f, f), np.float32)}
+        expected.update({"B": ((n, n), np.float32)} if "B" in arrays or "Z" not in arrays else
+                        {"Z": ((m, n), np.float32), "inv_diag": ((n,), np.float32),
+                         "warm": ((n,), np.uint8)})
+        for key, (shape, dtype) in expected.items():
+            arr = arrays.get(key)
+            if arr is None or arr.shape != shape or arr.dtype != dtype:
+                found = "missing" if arr is None else f"shape {arr.shape} and dtype {arr.dtype}"
+                raise ValueError(f"{key}: {found}, expected {shape} {np.dtype(dtype).name}")
+        self.factor_, self.warm_ = None, None
+        if "Z" in arrays:
+            self.factor_ = CeaseParts(arrays["inv_diag"], z=arrays["Z"])
+            self.warm_ = arrays["warm"].astype(bool)
+            with threadpool_limits(limits=self.config.threads or None, user_api="blas"):
+                b = self.factor_.weights()
+            b[:, ~self.warm_] = 0.0
+        else:
+            b = arrays["B"]
         self.features_ = features
         self.content_weights_ = arrays["content_weights"]
         self._load_text_state(arrays)

@@ -191,6 +191,15 @@ def _progress(total: int, label: str) -> Any:
     return progress
 
 
+def expected_epochs(epochs: int, done: int, elapsed: float, max_seconds: float | None) -> int:
+    """How many epochs the run will have made in all: ``epochs``, or fewer when the time
+    budget will stop it first at the pace so far (so a progress bar's ETA is honest)."""
+    if max_seconds is None or done == 0:
+        return epochs
+    left = max(max_seconds - elapsed, 0.0)
+    return min(epochs, done + math.ceil(left / (elapsed / done)))
+
+
 def train(
     module: torch.nn.Module,
     optimizer: torch.optim.Optimizer,
@@ -245,7 +254,9 @@ def train(
             log.info("%s epoch %d: loss %.4f%s", label, epoch + 1, result.train_loss[-1],
                      f", validation {result.validation[-1]:.4f}" if validate else "")
             if progress is not None:
-                progress.advance(progress.task_ids[0])
+                task = progress.task_ids[0]
+                progress.update(task, advance=1, total=expected_epochs(
+                    cfg.epochs, epoch + 1, time.perf_counter() - start, cfg.max_seconds))
             if out_of_time:
                 result.stopped = "max_seconds"
                 break

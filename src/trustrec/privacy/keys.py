@@ -15,8 +15,8 @@ accepted too). :func:`read_key` refuses what cannot be a secret key:
 One file can serve several purposes: :func:`derive_key` turns it into independent sub-keys
 (HKDF-SHA256 with a purpose label), so the pseudonymisation key and the encryption key never
 coincide. Keys are never logged, never written into manifests, and
-:func:`check_key_location` refuses a key file stored inside a folder that holds the data or
-the model it protects.
+:func:`check_key_location` refuses a key file that is one of the files it protects or lies
+inside an input or output folder.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from __future__ import annotations
 import os
 import stat
 import string
+from collections.abc import Iterable
 from pathlib import Path
 
 from cryptography.hazmat.primitives import hashes
@@ -117,17 +118,21 @@ def derive_key(key: bytes, purpose: str) -> bytes:
     return hkdf.derive(key)
 
 
-def check_key_location(key_path: str | os.PathLike[str],
-                       *protected: str | os.PathLike[str]) -> None:
-    """Refuse a key file that lies inside a folder of ``protected`` data or model paths.
+def check_key_location(key_path: str | os.PathLike[str], *,
+                       inputs: Iterable[str | os.PathLike[str]] = (),
+                       outputs: Iterable[str | os.PathLike[str]] = ()) -> None:
+    """Refuse a key file that would travel with what it protects.
 
-    For a protected file its parent folder counts; for a folder, the folder itself (whether
-    it exists yet or not).
+    Refused: the key is one of the ``inputs`` or ``outputs`` files, or lies inside an input
+    or output *folder* (a data set or model directory is copied and shared as a whole;
+    an output folder counts whether it exists yet or not). A key in a parent folder shared
+    with an input file (``~/keys/k`` beside ``~/ratings.csv``) is fine.
     """
     key = Path(key_path).resolve()
-    for item in protected:
+    for item, is_output in [*((p, False) for p in inputs), *((p, True) for p in outputs)]:
         path = Path(item).resolve()
-        folder = path.parent if path.is_file() or path.suffix else path
-        if key == path or key.is_relative_to(folder):
-            raise ConfigError(f"{key_path}: the key file lies inside {folder}, beside the "
-                              "data it protects; keep keys in a separate location")
+        folder = path.is_dir() or (is_output and not path.exists() and not path.suffix)
+        if key == path or (folder and key.is_relative_to(path)):
+            where = f"inside {path}" if key != path else f"the same file as {path}"
+            raise ConfigError(f"{key_path}: the key file is {where}, which it protects; "
+                              "keep keys in a separate location")

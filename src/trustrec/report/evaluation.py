@@ -22,17 +22,27 @@ def comparison_section(runs: Sequence[ModelRun], rows: Sequence[Mapping[str, Any
     """Metrics table plus an NDCG bar chart with confidence intervals and an
     accuracy-versus-popularity scatter (lower ARP = less popularity bias)."""
     section = Section(title)
-    section.text(f"Full ranking over all items, seen training items excluded, k={k}. "
-                 "Intervals are 95% bootstrap intervals over test users.")
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    section.table(columns, [[row.get(c, float("nan")) for c in columns] for row in rows])
-
     key = f"ndcg@{k}"
     labels = [run.spec.label() for run in runs]
     means = np.array([run.ranking.metrics[key] for run in runs])
     bounds = np.array([run.ranking.intervals.get(key, (m, m))
                        for run, m in zip(runs, means, strict=True)]).reshape(-1, 2)
     lo, hi = bounds[:, 0], bounds[:, 1]
+    section.text(f"Full ranking over all items, seen training items excluded, k={k}. The "
+                 f"{key.upper()} 95% CI column and the bar chart's error bars are bootstrap "
+                 "intervals over test users; – marks a metric that does not apply (RMSE and "
+                 "MAE of models that do not predict ratings).")
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    at = columns.index(key) + 1 if key in columns else len(columns)
+    ci_column = f"{key.upper()} 95% CI"
+    by_label = dict(zip(labels, zip(lo, hi, strict=True), strict=True))
+    table_rows = []
+    for row in rows:
+        cells = [row.get(c) for c in columns]
+        low_high = by_label.get(row.get("model"))
+        cells.insert(at, f"{low_high[0]:.4f}–{low_high[1]:.4f}" if low_high else None)
+        table_rows.append(cells)
+    section.table([*columns[:at], ci_column, *columns[at:]], table_rows)
     fig, ax = plt.subplots(figsize=(7, 3.2))
     ax.bar(labels, means, yerr=np.vstack([means - lo, hi - means]), capsize=4, color="#4c72b0")
     ax.set_ylabel(key.upper())
@@ -41,10 +51,12 @@ def comparison_section(runs: Sequence[ModelRun], rows: Sequence[Mapping[str, Any
     section.figure(fig, f"{key.upper()} of each model with bootstrap confidence intervals.")
 
     arp = np.array([run.ranking.metrics.get("arp", np.nan) for run in runs])
-    fig, ax = plt.subplots(figsize=(5.5, 3.6))
-    ax.scatter(arp, means, color="#dd8452")
-    for label, x, y in zip(labels, arp, means, strict=True):
-        ax.annotate(label, (x, y), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    markers = "osD^vP*Xh<>"
+    for n, (label, x, y) in enumerate(zip(labels, arp, means, strict=True)):
+        # a legend instead of labels at the points: close models would overlap
+        ax.scatter([x], [y], marker=markers[n % len(markers)], s=45, label=label)
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
     ax.set_xlabel("average recommended popularity (ARP)")
     ax.set_ylabel(key.upper())
     ax.set_title("Accuracy versus popularity bias")

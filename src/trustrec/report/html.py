@@ -10,6 +10,7 @@ import base64
 import html
 import io
 import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -45,6 +46,8 @@ def figure_to_data_uri(fig: Figure) -> str:
 
 
 def _fmt(value: Any) -> str:
+    if value is None:  # a metric that does not apply (RMSE of a ranking-only model)
+        return "–"
     if isinstance(value, float):
         if value != value:  # NaN
             return "–"
@@ -70,6 +73,13 @@ class Section:
         body = "".join("<tr>" + "".join(f"<td>{_fmt(v)}</td>" for v in row) + "</tr>"
                        for row in rows)
         self.blocks.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        return self
+
+    def links(self, targets: Sequence[tuple[str, str]]) -> Section:
+        """Add a list of links, each ``(href, label)``, both escaped."""
+        items = "".join(f"<li><a href='{html.escape(href, quote=True)}'>{html.escape(label)}"
+                        "</a></li>" for href, label in targets)
+        self.blocks.append(f"<ul>{items}</ul>")
         return self
 
     def figure(self, fig: Figure, caption: str) -> Section:
@@ -106,10 +116,33 @@ class Report:
                 f"<p class='meta'>trustrec {__version__} · generated {stamp}</p>{body}"
                 f"</body></html>")
 
-    def write(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``index.html`` into ``directory`` (created if needed); returns its path."""
+    def write(self, directory: str | os.PathLike[str], name: str = "index.html") -> Path:
+        """Write the page as ``name`` into ``directory`` (created if needed); returns its
+        path. A page under another name is also linked from the folder's ``index.html``
+        (see :func:`write_index`), so several reports can share one folder."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        path = out / "index.html"
+        path = out / name
         path.write_text(self.render(), encoding="utf-8")
+        if name != "index.html":
+            write_index(out)
         return path
+
+
+_TITLE = re.compile(r"<title>(.*?)</title>", re.DOTALL)
+
+
+def write_index(directory: str | os.PathLike[str]) -> Path:
+    """(Re)write ``index.html`` in ``directory``: a link to every other page there, by its
+    title, so that audits written into one folder never replace each other."""
+    out = Path(directory)
+    pages = sorted(p for p in out.glob("*.html") if p.name != "index.html")
+    links = []
+    for page in pages:
+        found = _TITLE.search(page.read_text(encoding="utf-8", errors="replace"))
+        links.append((page.name, html.unescape(found.group(1)) if found else page.stem))
+    index = Report(title="trustrec reports")
+    index.add(Section("Pages in this folder").links(links))
+    path = out / "index.html"
+    path.write_text(index.render(), encoding="utf-8")
+    return path

@@ -11,35 +11,67 @@ import matplotlib.pyplot as plt
 from trustrec.data.dataset import Dataset
 from trustrec.report.html import Section
 
+STAGES = ("clean", "attacked", "defended")  # the stages of a RobustnessReport's summary
 _STAGE_KEYS = ("target_hr@10", "target_hr@50", "target_mean_rank", "genuine_ndcg@10")
 
 
 def audit_section(report: Any, title: str = "Robustness audit") -> Section:
     """Section for one :class:`~trustrec.robustness.audit.RobustnessReport`: a table of
-    clean / attacked / defended figures (mean ± std over seeds) and detector metrics."""
+    clean / attacked / defended figures (mean ± std over seeds when there are several),
+    detector metrics, and plots of the targets' rank per stage and of the detector."""
     data = report.to_dict()
     attack, summary = data["attack"], data["summary"]
     section = Section(title)
     settings = data["settings"]
+    seeds = int(settings["seeds"])
     what = (f"rewritten texts (≤ {attack['budget']} inserted words)" if attack["kind"] == "text"
             else f"{attack['size']:.0%} fake users")
+    spread = f"{seeds} seeds (mean ± std)" if seeds > 1 else "1 seed"
     section.text(f"Model {data['model']} under a {attack['kind']} {attack['intent']} attack "
                  f"of {what} on {settings['n_targets']} "
-                 f"unpopular targets, {settings['seeds']} seeds (mean ± std). "
+                 f"unpopular targets, {spread}. "
                  f"Detector: {settings['detector']}; defence: {settings['defence']} what it "
                  "flags, then retrain.")
-    rows = []
-    for stage in ("clean", "attacked", "defended"):
-        cells: list[Any] = [stage]
-        for key in _STAGE_KEYS:
-            stat = summary.get(f"{stage}.{key}", {"mean": float("nan"), "std": float("nan")})
-            cells.append(f"{stat['mean']:.4f} ± {stat['std']:.4f}")
-        rows.append(cells)
+
+    def cell(stat: Mapping[str, float]) -> Any:
+        return f"{stat['mean']:.4f} ± {stat['std']:.4f}" if seeds > 1 else stat["mean"]
+
+    missing = {"mean": float("nan"), "std": float("nan")}
+    rows = [[stage, *(cell(summary.get(f"{stage}.{key}", missing)) for key in _STAGE_KEYS)]
+            for stage in STAGES]
     section.table(["stage", *_STAGE_KEYS], rows)
-    detect = [[k.removeprefix("detect."), v["mean"], v["std"]]
-              for k, v in summary.items() if k.startswith("detect.")]
-    section.table([f"detector ({settings['detector']})", "mean", "std"], detect)
+    detect = {k.removeprefix("detect."): v for k, v in summary.items()
+              if k.startswith("detect.")}
+    head = [f"detector ({settings['detector']})", "mean", *(["std"] if seeds > 1 else [])]
+    section.table(head, [[name, v["mean"], *([v["std"]] if seeds > 1 else [])]
+                         for name, v in detect.items()])
+    _stage_figure(section, summary, seeds)
+    shown = [m for m in ("precision", "recall", "f1") if m in detect]
+    if shown:
+        fig, ax = plt.subplots(figsize=(4.5, 3))
+        ax.bar(shown, [detect[m]["mean"] for m in shown],
+               yerr=[detect[m]["std"] for m in shown] if seeds > 1 else None, capsize=4,
+               color="#55a868")
+        ax.set_ylim(0, 1.05)
+        ax.set_title(f"detector: {settings['detector']}")
+        section.figure(fig, "Share of the fake accounts (or rewritten texts) the detector "
+                            "caught (recall) and of its flags that were fake (precision).")
     return section
+
+
+def _stage_figure(section: Section, summary: Mapping[str, Any], seeds: int) -> None:
+    """Bars of the targets' mean rank (lower = promoted) clean, attacked and defended."""
+    key = "target_mean_rank"
+    stats = [summary.get(f"{stage}.{key}") for stage in STAGES]
+    if any(s is None for s in stats):
+        return
+    fig, ax = plt.subplots(figsize=(4.5, 3))
+    ax.bar(STAGES, [s["mean"] for s in stats], yerr=[s["std"] for s in stats]
+           if seeds > 1 else None, capsize=4, color=["#4c72b0", "#c44e52", "#55a868"])
+    ax.set_ylabel("targets' mean rank")
+    ax.set_title("rank shift of the targets")
+    section.figure(fig, "Mean rank of the target items among genuine users (lower is "
+                        "promoted): without the attack, under it, and after the defence.")
 
 
 def size_figure(section: Section, points: Sequence[Mapping[str, Any]],

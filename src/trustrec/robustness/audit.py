@@ -26,6 +26,7 @@ from trustrec.data.split import random_holdout
 from trustrec.errors import ConfigError
 from trustrec.models.base import Recommender
 from trustrec.models.registry import create_model
+from trustrec.progress import ProgressFn
 from trustrec.robustness.defend import DEFENCES, downweight, drop_flagged, simulated_detector
 from trustrec.robustness.detect import (
     Detection,
@@ -195,6 +196,7 @@ def audit_robustness(
     budget: int = 20,
     n_candidates: int = 60,
     encoder: Any = None,
+    on_progress: ProgressFn | None = None,
 ) -> RobustnessReport:
     """Attack ``model`` with ``attack`` at ``size`` on ``n_targets`` unpopular items for
     ``seeds`` seeds (0, 1, …); detect with ``detector`` (``threshold``: the outlier
@@ -202,12 +204,14 @@ def audit_robustness(
 
     ``attack="text"`` rewrites the targets' texts instead (``budget`` inserted words chosen
     among ``n_candidates``; ``model`` must use item text, e.g. content or hybrid), detects
-    manipulated texts and quarantines them. ``encoder``: a ``TextEncoder`` to share."""
+    manipulated texts and quarantines them. ``encoder``: a ``TextEncoder`` to share.
+    ``on_progress(what, done, total)`` hears of every finished seed."""
+    tell = on_progress or (lambda _what, _done, _total: None)
     if seeds < 1:
         raise ConfigError(f"seeds must be ≥ 1, got {seeds}")
     if attack == "text":
         return _text_audit(dataset, model, n_targets, seeds, dict(params or {}),
-                           test_fraction, budget, n_candidates, encoder)
+                           test_fraction, budget, n_candidates, encoder, tell)
     if detector not in DETECTORS:
         raise ConfigError(f"detector must be one of {', '.join(DETECTORS)}; got {detector!r}")
     if defence not in DEFENCES:
@@ -216,10 +220,13 @@ def audit_robustness(
              for seed in range(seeds)]
     runs = []
     trained: SupervisedDetector | None = None
+    what = f"{attack} attack on {model}: seeds"
+    tell(what, 0, seeds)
     for spec in specs:
         run, trained = _one_seed(dataset, model, dict(params or {}), spec, n_targets,
                                  test_fraction, trained, detector, defence, threshold)
         runs.append(run)
+        tell(what, len(runs), seeds)
     summary = mean_spread(runs)
     summary.pop("seed", None)
     settings = {"n_targets": n_targets, "seeds": seeds, "test_fraction": test_fraction,
@@ -232,7 +239,7 @@ def audit_robustness(
 
 def _text_audit(dataset: Dataset, model: str, n_targets: int, seeds: int,
                 params: dict[str, Any], test_fraction: float, budget: int, n_candidates: int,
-                encoder: Any) -> RobustnessReport:
+                encoder: Any, tell: ProgressFn) -> RobustnessReport:
     if not hasattr(create_model(model, params), "use_encoder"):
         raise ConfigError(f"attack 'text' needs a model that encodes item text (content, "
                           f"hybrid, linear); got '{model}'")
@@ -241,8 +248,13 @@ def _text_audit(dataset: Dataset, model: str, n_targets: int, seeds: int,
 
         encoder = TextEncoder()
     memo = encoder if isinstance(encoder, MemoEncoder) else MemoEncoder(encoder)
-    runs = [_text_seed(dataset, model, params, seed, n_targets, test_fraction, budget,
-                       n_candidates, memo) for seed in range(seeds)]
+    what = f"text attack on {model}: seeds"
+    tell(what, 0, seeds)
+    runs = []
+    for seed in range(seeds):
+        runs.append(_text_seed(dataset, model, params, seed, n_targets, test_fraction, budget,
+                               n_candidates, memo))
+        tell(what, seed + 1, seeds)
     summary = mean_spread(runs)
     summary.pop("seed", None)
     settings = {"n_targets": n_targets, "seeds": seeds, "test_fraction": test_fraction,

@@ -230,12 +230,9 @@ class EventStore:
         return int(n)
 
     def export(self) -> pd.DataFrame:
-        """All events in arrival order as ``user_id, item_id, rating, timestamp, type``.
-
-        ``rating`` is the event's value, so the table trains a model as it is
-        (``trustrec train --interactions``); drop ``type == 'dislike'`` rows for
-        positive-only training.
-        """
+        """All events in arrival order as ``user_id, item_id, rating, timestamp, type``
+        (``rating`` is the event's value); :func:`training_events` turns them into what a
+        model should be trained on."""
         query = sa.select(events.c.user_id, events.c.item_id, events.c.value,
                           events.c.timestamp, events.c.type).order_by(events.c.id)
         with self.engine.connect() as conn:
@@ -264,3 +261,16 @@ class EventStore:
             rows = conn.execute(query).all()
         return pd.DataFrame(rows, columns=["request_id", "user_id", "item_id", "position",
                                            "propensity", "served_at"])
+
+
+
+def training_events(frame: pd.DataFrame) -> pd.DataFrame:
+    """What a retrain should see of an event log (``export()``'s columns): one row per
+    (user, item) with its latest positive event's value and time, and no row for a pair
+    whose latest event is negative (a ``dislike``): the rule the online history follows.
+    Columns ``user_id, item_id, rating, timestamp``, rows in order of their latest event."""
+    good = frame["type"].map(EVENT_TYPES).fillna(False).astype(bool)
+    last_is_good = good.groupby([frame["user_id"], frame["item_id"]], sort=False) \
+        .transform("last").astype(bool)
+    keep = frame[good & last_is_good].drop_duplicates(["user_id", "item_id"], keep="last")
+    return keep[["user_id", "item_id", "rating", "timestamp"]].reset_index(drop=True)
