@@ -81,18 +81,19 @@ def test_real_server_on_loopback_keeps_acknowledged_events_after_sigkill(tmp_pat
     from trustrec.serve.security import create_key
 
     headers = {"Authorization": f"Bearer {create_key(store, 'test', 'write')}"}
+    reader = {"Authorization": f"Bearer {create_key(store, 'test', 'read')}"}
     port = _free_port()
     proc = _start(model_dir, db, port)
     base = f"http://127.0.0.1:{port}"
     acknowledged = 0
     try:
-        before = httpx.get(f"{base}/v1/recommendations/fresh").json()["items"]
+        before = httpx.get(f"{base}/v1/recommendations/fresh", headers=reader).json()["items"]
         for n in range(20):
             batch = {"events": [{"user_id": "fresh", "item_id": f"i{n % 10}"}] * 5,
                      "idempotency_key": f"b{n}"}
             if httpx.post(f"{base}/v1/events", json=batch, headers=headers).status_code == 200:
                 acknowledged += 5
-        after = httpx.get(f"{base}/v1/recommendations/fresh").json()
+        after = httpx.get(f"{base}/v1/recommendations/fresh", headers=reader).json()
         assert after["source"] == "history" and after["items"] != before
     finally:
         proc.send_signal(signal.SIGKILL)

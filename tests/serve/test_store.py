@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trustrec.errors import DataError
-from trustrec.serve.store import Event, EventStore, StoreError
+from trustrec.serve.store import Event, EventStore, IdempotencyConflict, StoreError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,10 +52,14 @@ def test_user_events_keeps_the_latest(store: EventStore) -> None:
 def test_idempotency_key_stores_a_batch_once(store: EventStore) -> None:
     key = str(uuid.uuid4())
     batch = [Event("u1", "i1"), Event("u1", "i2")]
-    assert not store.add_events(batch, idempotency_key=key).duplicate
-    again = store.add_events(batch + batch, idempotency_key=key)
+    assert not store.add_events(batch, idempotency_key=key, scope="a").duplicate
+    again = store.add_events(batch, idempotency_key=key, scope="a")
     assert again.duplicate and again.n_events == 2
-    assert store.count_events() == 2
+    with pytest.raises(IdempotencyConflict, match="other events"):
+        store.add_events(batch + batch, idempotency_key=key, scope="a")
+    # another client's key of the same text is another batch
+    assert not store.add_events(batch, idempotency_key=key, scope="b").duplicate
+    assert store.count_events() == 4
 
 
 def test_unknown_event_type_stores_nothing(store: EventStore) -> None:
