@@ -53,10 +53,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(model_dir: Path, db: str, port: int) -> subprocess.Popen:
+def _start(model_dir: Path, db: str, port: int, *options: str) -> subprocess.Popen:
     code = "from trustrec.cli import main; main()"
     proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--model-dir", str(model_dir),
-                             "--db", db, "--port", str(port)],
+                             "--db", db, "--port", str(port), *options],
                             env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -124,3 +124,21 @@ def test_events_replay_estimates_a_models_lists(capsys, tmp_path: Path) -> None:
     assert code == 0, err
     # rewards 1, 0, 1; the model shows slots 0 and 1 (weights 2, 4, 0): IPS 2/3, SNIPS 2/6
     assert "0.6667" in out and "0.3333" in out
+
+
+def test_real_server_ignores_forwarded_for_from_untrusted_peers(tmp_path: Path) -> None:
+    """uvicorn trusts X-Forwarded-For from loopback by default; `trustrec serve` must not:
+    rotating the header must not buy an anonymous client a fresh rate-limit bucket."""
+    model_dir = tmp_path / "model"
+    create_model("popularity").fit(Dataset.from_frame(planted_frame())).save(model_dir)
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    port = _free_port()
+    proc = _start(model_dir, db, port, "--rate", "0.01", "--burst", "2", "--anonymous-reads")
+    try:
+        codes = [httpx.get(f"http://127.0.0.1:{port}/v1/items/i1",
+                           headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                 for n in range(6)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert codes == [200, 200, 429, 429, 429, 429]
