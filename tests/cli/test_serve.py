@@ -35,6 +35,25 @@ def test_keys_create_list_revoke(capsys, tmp_path: Path) -> None:
     assert code == 2 and "role must be one of" in err
 
 
+def test_end_user_keys_and_model_signatures_from_the_cli(capsys, tmp_path: Path) -> None:
+    from trustrec.serve.security import KeyRing
+    from trustrec.serve.signing import server_key, verify_artifact
+
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    code, key, err = run(capsys, "keys", "create", "--role", "read", "--name", "app",
+                         "--user", "u1", "--user", "u2", "--db", db)
+    assert code == 0 and "u1, u2" in err, err
+    assert "users u1,u2" in run(capsys, "keys", "list", "--db", db)[1]
+    store = EventStore(db)
+    found = KeyRing(store, ttl=0).verify(key.strip())
+    assert found is not None and found.users == {"u1", "u2"} and not found.may_act_for("u3")
+    model_dir = tmp_path / "model"
+    create_model("popularity").fit(Dataset.from_frame(planted_frame())).save(model_dir)
+    assert run(capsys, "keys", "sign-model", "--model-dir", model_dir, "--db", db)[0] == 0
+    verify_artifact(model_dir, server_key(store))  # a running service would load it
+    store.close()
+
+
 def test_events_export_writes_a_trainable_table(capsys, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'events.db'}"
     store = EventStore(db)

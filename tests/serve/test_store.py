@@ -105,3 +105,18 @@ def test_postgresql_url_without_a_driver_uses_psycopg() -> None:
         bare = EventStore(configured.replace("postgresql+psycopg://", "postgresql://", 1))
         assert bare.ping()
         bare.close()
+
+
+def test_a_database_from_before_scoped_idempotency_keys_is_upgraded(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the table as older versions created it
+        conn.execute(sa.text("CREATE TABLE event_batches (idempotency_key VARCHAR(256) "
+                             "PRIMARY KEY, n_events INTEGER NOT NULL, received_at FLOAT NOT NULL)"))
+    engine.dispose()
+    store = EventStore(url)
+    assert not store.add_events([Event("u1", "i1")], idempotency_key="k", scope="a").duplicate
+    assert store.add_events([Event("u1", "i1")], idempotency_key="k", scope="a").duplicate
+    store.close()
