@@ -91,9 +91,11 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
     # the client address: the socket's peer, or what a configured proxy forwarded
     app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
-    by_user, anyone = Access("read", personal="user_id"), Depends(Access("read", anonymous=True))
-    write, erase = Depends(Access("write")), Depends(Access("admin", personal="user_id"))
-    metrics_role, admin = Access("metrics", service=True), Access("admin", service=True)
+    by_user = Depends(Access("read", personal="user_id"))
+    anyone = Depends(Access("read", anonymous=True))
+    write = Depends(Access("write"))
+    erase = Depends(Access("admin", personal="user_id"))
+    scrape, admin = Depends(Access("metrics", service=True)), Depends(Access("admin", service=True))
     index_html = resources.files("trustrec.serve").joinpath("static/index.html").read_text()
     index_headers = page_headers(index_html)
 
@@ -116,12 +118,12 @@ def create_app(settings: Settings) -> FastAPI:
         snap = service.snapshot
         return {"status": "ready", "model": snap.model.name, "generation": snap.generation}
 
-    @app.get("/metrics", dependencies=[Depends(metrics_role)])
+    @app.get("/metrics", dependencies=[scrape])
     def metrics() -> Response:
         """Prometheus metrics of this process."""
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/recommendations/{user_id}", dependencies=[Depends(by_user)])
+    @app.get("/v1/recommendations/{user_id}", dependencies=[by_user])
     def recommendations(
         user_id: IdPath,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -215,7 +217,7 @@ def create_app(settings: Settings) -> FastAPI:
                                                       errors="ignore"))[0]
         return out
 
-    @app.get("/v1/explain/{user_id}/{item_id}", dependencies=[Depends(by_user)])
+    @app.get("/v1/explain/{user_id}/{item_id}", dependencies=[by_user])
     def explain_item(user_id: IdPath, item_id: IdPath) -> dict[str, Any]:
         """Why ``item_id`` is recommended to ``user_id`` (needs trustrec.explain)."""
         snap = service.snapshot
@@ -251,7 +253,7 @@ def create_app(settings: Settings) -> FastAPI:
                 "saved": saved, "generation": new.generation,
                 "report": _json_safe(report.to_dict())}
 
-    @app.post("/v1/admin/reload", dependencies=[Depends(admin)])
+    @app.post("/v1/admin/reload", dependencies=[admin])
     def reload(body: Annotated[ReloadIn | None, Body()] = None) -> dict[str, Any]:
         """Load a signed model directory (the served one, or one under a configured model
         root) fully, then swap it in without dropping requests."""
