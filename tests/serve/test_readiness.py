@@ -34,3 +34,25 @@ def test_readyz_fails_while_writes_fail_and_the_reason_is_logged(make_client, ke
     sa.event.remove(engine, "before_cursor_execute", disk_failure)
     assert client.get("/readyz").status_code == 200  # the probe write succeeds again
     assert client.post("/v1/events", json=event, headers=bearer(keys["write"])).status_code == 200
+
+
+def test_a_store_that_refuses_writes_from_the_start_is_not_ready(model_dir, tmp_path,
+                                                                 caplog) -> None:
+    from fastapi.testclient import TestClient
+
+    from trustrec.serve import Settings, create_app
+    from trustrec.serve.signing import server_key
+    from trustrec.serve.store import EventStore
+
+    path = tmp_path / "events.db"
+    store = EventStore(f"sqlite:///{path}")
+    server_key(store)  # tables and signing key exist; then the file is opened read-only
+    store.close()
+    url = f"sqlite:///file:{path}?mode=ro&uri=true"
+    with caplog.at_level(logging.ERROR, logger="trustrec.serve.store"):
+        app = create_app(Settings(model_dir=model_dir, db_url=url))
+    with TestClient(app, raise_server_exceptions=False) as client:
+        not_ready = client.get("/readyz")
+    app.state.service.close()
+    assert not_ready.status_code == 503 and str(path) not in not_ready.text
+    assert any("readonly" in r.getMessage() for r in caplog.records)

@@ -84,6 +84,7 @@ class Service:
         self.settings = settings
         self.items = readers.read_items(settings.items_path) if settings.items_path else None
         self.store = EventStore(settings.db_url)
+        self.store.probe_write()  # a store that refuses writes is not ready from the start
         self.keys = KeyRing(self.store, ttl=settings.key_ttl)
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.metrics = ServiceMetrics()

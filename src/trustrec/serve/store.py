@@ -239,22 +239,24 @@ class EventStore:
         return StoreError(f"event store {self._where()}: {what} ({type(exc).__name__})",
                           public=f"the event store refused the write; {what}")
 
-    def writable(self) -> bool:
-        """Whether writes work: true unless the last write failed and a probe write (a
-        batch row inserted and rolled back) fails too."""
-        if self.write_error is None:
-            return True
+    def probe_write(self) -> bool:
+        """Whether a write works now: a batch row inserted and rolled back (nothing stays);
+        a failure is remembered and logged like a failed write."""
         try:
             with self.engine.connect() as conn, conn.begin() as tx:
                 conn.execute(batches.insert().values(idempotency_key="readyz-probe",
                                                      n_events=0, received_at=time.time()))
                 tx.rollback()
         except SQLAlchemyError as exc:
-            self.write_error = f"probe write: {type(exc).__name__}: " \
-                               f"{getattr(exc, 'orig', None) or exc}"
+            self._write_failed("probe write failed", exc)
             return False
         self.write_error = None
         return True
+
+    def writable(self) -> bool:
+        """Whether writes work: true unless the last write failed and a probe write fails
+        too (for ``/readyz``)."""
+        return self.write_error is None or self.probe_write()
 
     # ------------------------------------------------------------------ events
     def add_events(self, batch: Sequence[Event], idempotency_key: str | None = None,
