@@ -107,10 +107,11 @@ def load(call: Callable[[httpx.Client, np.random.Generator], int], seconds: floa
             "p99": float(np.percentile(lat, 99)) if len(lat) else float("nan")}
 
 
-def recommend_call(base: str, users: np.ndarray) -> Callable[..., int]:
-    """A GET top-10 for a random user; 1 unit per 200."""
+def recommend_call(base: str, users: np.ndarray, headers: dict[str, str]) -> Callable[..., int]:
+    """A GET top-10 for a random user (reads need a key); 1 unit per 200."""
     def call(client: httpx.Client, rng: np.random.Generator) -> int:
-        r = client.get(f"{base}/v1/recommendations/{users[rng.integers(len(users))]}?k=10")
+        r = client.get(f"{base}/v1/recommendations/{users[rng.integers(len(users))]}?k=10",
+                       headers=headers)
         r.raise_for_status()
         return 1
     return call
@@ -160,12 +161,13 @@ def run_model(name: str, data: Any, tmp: Path, args: argparse.Namespace) -> dict
     base = f"http://127.0.0.1:{port}"
     users, items = data.user_index.ids, data.item_index.ids
     try:
-        load(recommend_call(base, users), 2.0, args.concurrency, args.seed)  # warm-up
-        recs = load(recommend_call(base, users), args.seconds, args.concurrency, args.seed)
+        load(recommend_call(base, users, headers), 2.0, args.concurrency, args.seed)  # warm-up
+        recs = load(recommend_call(base, users, headers), args.seconds, args.concurrency, args.seed)
         events = load(events_call(base, users, items, args.batch, headers), args.seconds,
                       args.concurrency, args.seed)
         # recommendations again, now that users have events to overlay
-        online = load(recommend_call(base, users), args.seconds, args.concurrency, args.seed)
+        online = load(recommend_call(base, users, headers), args.seconds, args.concurrency,
+                      args.seed)
     finally:
         proc.terminate()
         proc.wait(30)

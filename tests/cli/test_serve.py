@@ -35,6 +35,25 @@ def test_keys_create_list_revoke(capsys, tmp_path: Path) -> None:
     assert code == 2 and "role must be one of" in err
 
 
+def test_end_user_keys_and_model_signatures_from_the_cli(capsys, tmp_path: Path) -> None:
+    from trustrec.serve.security import KeyRing
+    from trustrec.serve.signing import server_key, verify_artifact
+
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    code, key, err = run(capsys, "keys", "create", "--role", "read", "--name", "app",
+                         "--user", "u1", "--user", "u2", "--db", db)
+    assert code == 0 and "u1, u2" in err, err
+    assert "users u1,u2" in run(capsys, "keys", "list", "--db", db)[1]
+    store = EventStore(db)
+    found = KeyRing(store, ttl=0).verify(key.strip())
+    assert found is not None and found.users == {"u1", "u2"} and not found.may_act_for("u3")
+    model_dir = tmp_path / "model"
+    create_model("popularity").fit(Dataset.from_frame(planted_frame())).save(model_dir)
+    assert run(capsys, "keys", "sign-model", "--model-dir", model_dir, "--db", db)[0] == 0
+    verify_artifact(model_dir, server_key(store))  # a running service would load it
+    store.close()
+
+
 def test_events_export_writes_a_trainable_table(capsys, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'events.db'}"
     store = EventStore(db)
@@ -65,10 +84,10 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def _start(model_dir: Path, db: str, port: int) -> subprocess.Popen:
+def _start(model_dir: Path, db: str, port: int, *options: str) -> subprocess.Popen:
     code = "from trustrec.cli import main; main()"
     proc = subprocess.Popen([sys.executable, "-c", code, "serve", "--model-dir", str(model_dir),
-                             "--db", db, "--port", str(port)],
+                             "--db", db, "--port", str(port), *options],
                             env={**os.environ, "PYTHONUNBUFFERED": "1"},
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 60
@@ -93,18 +112,19 @@ def test_real_server_on_loopback_keeps_acknowledged_events_after_sigkill(tmp_pat
     from trustrec.serve.security import create_key
 
     headers = {"Authorization": f"Bearer {create_key(store, 'test', 'write')}"}
+    reader = {"Authorization": f"Bearer {create_key(store, 'test', 'read')}"}
     port = _free_port()
     proc = _start(model_dir, db, port)
     base = f"http://127.0.0.1:{port}"
     acknowledged = 0
     try:
-        before = httpx.get(f"{base}/v1/recommendations/fresh").json()["items"]
+        before = httpx.get(f"{base}/v1/recommendations/fresh", headers=reader).json()["items"]
         for n in range(20):
             batch = {"events": [{"user_id": "fresh", "item_id": f"i{n % 10}"}] * 5,
                      "idempotency_key": f"b{n}"}
             if httpx.post(f"{base}/v1/events", json=batch, headers=headers).status_code == 200:
                 acknowledged += 5
-        after = httpx.get(f"{base}/v1/recommendations/fresh").json()
+        after = httpx.get(f"{base}/v1/recommendations/fresh", headers=reader).json()
         assert after["source"] == "history" and after["items"] != before
     finally:
         proc.send_signal(signal.SIGKILL)
@@ -135,3 +155,21 @@ def test_events_replay_estimates_a_models_lists(capsys, tmp_path: Path) -> None:
     assert code == 0, err
     # rewards 1, 0, 1; the model shows slots 0 and 1 (weights 2, 4, 0): IPS 2/3, SNIPS 2/6
     assert "0.6667" in out and "0.3333" in out
+
+
+def test_real_server_ignores_forwarded_for_from_untrusted_peers(tmp_path: Path) -> None:
+    """uvicorn trusts X-Forwarded-For from loopback by default; `trustrec serve` must not:
+    rotating the header must not buy an anonymous client a fresh rate-limit bucket."""
+    model_dir = tmp_path / "model"
+    create_model("popularity").fit(Dataset.from_frame(planted_frame())).save(model_dir)
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    port = _free_port()
+    proc = _start(model_dir, db, port, "--rate", "0.01", "--burst", "2", "--anonymous-reads")
+    try:
+        codes = [httpx.get(f"http://127.0.0.1:{port}/v1/items/i1",
+                           headers={"X-Forwarded-For": f"203.0.113.{n}"}).status_code
+                 for n in range(6)]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(10)
+    assert codes == [200, 200, 429, 429, 429, 429]

@@ -83,3 +83,23 @@ def test_extend_never_truncates_longer_ids():
     assert IdIndex(["a"]).extend(["bb", "007", "a"]).ids.tolist() == ["a", "bb", "007"]
     assert IdIndex(["a"]).extend([]).ids.tolist() == ["a"]
     assert IdIndex(["a"]).lookup_known([])[1].shape == (0,)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(min_value=-(2 ** 63), max_value=2 ** 63 - 1))
+def test_integer_ids_answer_to_their_own_text_only(value: int) -> None:
+    index = IdIndex(np.array([value], dtype=np.int64))
+    assert index.get(str(value)) == 0 and index.get(value) == 0
+    for odd in (f"+{value}", f" {value}", f"{value} ", f"{value}.0", f"0{value}",
+                f"{value}e0", f"-{value}" if value >= 0 else f"--{-value}"):
+        assert index.get(odd) is None, odd
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(st.integers(-50, 50), min_size=1, max_size=20, unique=True),
+       st.lists(st.text(max_size=4) | st.integers(-60, 60).map(str), max_size=20))
+def test_get_answers_as_lookup_known(ids: list[int], queries: list[str]) -> None:
+    for index in (IdIndex(np.array(ids, dtype=np.int64)), IdIndex([str(i) for i in ids])):
+        idx, known = index.lookup_known(np.array(queries, dtype=str))
+        assert [index.get(q) for q in queries] == \
+            [int(i) if k else None for i, k in zip(idx, known, strict=True)]

@@ -33,12 +33,15 @@ def db_url(tmp_path: Path) -> str:
 
 @pytest.fixture
 def make_client(model_dir: Path, db_url: str) -> Iterator[Callable[..., TestClient]]:
-    """Build a test client for the service; keyword arguments override settings."""
+    """Build a test client for the service: ``key`` is sent by default, keyword arguments
+    override settings."""
     clients: list[TestClient] = []
 
-    def make(**overrides: object) -> TestClient:
+    def make(key: str | None = None, **overrides: object) -> TestClient:
+        """A client sending ``key`` with every request unless a request says otherwise."""
         settings = Settings(**{"model_dir": model_dir, "db_url": db_url, **overrides})
-        client = TestClient(create_app(settings), raise_server_exceptions=False)
+        client = TestClient(create_app(settings), raise_server_exceptions=False,
+                            headers=bearer(key) if key else None)
         clients.append(client)
         return client
 

@@ -89,7 +89,8 @@ def test_logged_rewards_and_deterministic_target() -> None:
 
 
 def test_service_logs_propensities_with_each_served_list(make_client, keys) -> None:
-    client = make_client(bandit=True, bandit_candidates=10, bandit_epsilon=0.3)
+    client = make_client(key=keys["read"], bandit=True, bandit_candidates=10,
+                         bandit_epsilon=0.3)
     body = client.get("/v1/recommendations/u2", params={"k": 4}).json()
     served = client.app.state.service.store.served_log()
     assert served["item_id"].tolist() == [row["item_id"] for row in body["items"]]

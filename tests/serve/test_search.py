@@ -11,14 +11,14 @@ from trustrec.data.synthetic import TOPICS
 from trustrec.models.content import TextVectorModel
 
 
-def test_search_finds_the_queried_topic(make_client, tmp_path: Path,
+def test_search_finds_the_queried_topic(make_client, keys, tmp_path: Path,
                                         monkeypatch: pytest.MonkeyPatch) -> None:
     # the loaded model would load the encoder again: hand it the session's one
     monkeypatch.setattr(TextVectorModel, "text_encoder", lambda _self: encoder())
     data = text_data()
     model_dir = tmp_path / "content"
     text_model("content").fit(data).save(model_dir)
-    client = make_client(model_dir=model_dir)
+    client = make_client(key=keys["read"], model_dir=model_dir)
     topic = str(main_genre(data)[0])
     body = client.post("/v1/search", json={"query": " ".join(TOPICS[topic][:6]), "k": 3,
                                            "user_id": "nobody-known"}).json()

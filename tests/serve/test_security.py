@@ -40,3 +40,11 @@ def test_token_bucket_refills_at_its_rate() -> None:
     assert limiter.acquire("a", now=0.5) == 0.0  # one token back after 1/rate seconds
     with pytest.raises(ConfigError):
         RateLimiter(rate=0, burst=1)
+
+
+def test_token_buckets_are_bounded_in_number() -> None:
+    limiter = RateLimiter(rate=1.0, burst=1, max_identities=3)
+    for n in range(1000):  # invented client addresses
+        limiter.acquire(f"ip:10.0.{n // 256}.{n % 256}", now=0.0)
+    assert len(limiter._buckets) == 3
+    assert limiter.acquire("ip:10.0.3.231", now=0.0) > 0  # the latest are still remembered

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from trustrec.errors import DataError
-from trustrec.serve.store import Event, EventStore, StoreError
+from trustrec.serve.store import Event, EventStore, IdempotencyConflict, StoreError
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -52,10 +52,14 @@ def test_user_events_keeps_the_latest(store: EventStore) -> None:
 def test_idempotency_key_stores_a_batch_once(store: EventStore) -> None:
     key = str(uuid.uuid4())
     batch = [Event("u1", "i1"), Event("u1", "i2")]
-    assert not store.add_events(batch, idempotency_key=key).duplicate
-    again = store.add_events(batch + batch, idempotency_key=key)
+    assert not store.add_events(batch, idempotency_key=key, scope="a").duplicate
+    again = store.add_events(batch, idempotency_key=key, scope="a")
     assert again.duplicate and again.n_events == 2
-    assert store.count_events() == 2
+    with pytest.raises(IdempotencyConflict, match="other events"):
+        store.add_events(batch + batch, idempotency_key=key, scope="a")
+    # another client's key of the same text is another batch
+    assert not store.add_events(batch, idempotency_key=key, scope="b").duplicate
+    assert store.count_events() == 4
 
 
 def test_unknown_event_type_stores_nothing(store: EventStore) -> None:
@@ -101,3 +105,18 @@ def test_postgresql_url_without_a_driver_uses_psycopg() -> None:
         bare = EventStore(configured.replace("postgresql+psycopg://", "postgresql://", 1))
         assert bare.ping()
         bare.close()
+
+
+def test_a_database_from_before_scoped_idempotency_keys_is_upgraded(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    engine = sa.create_engine(url)
+    with engine.begin() as conn:  # the table as older versions created it
+        conn.execute(sa.text("CREATE TABLE event_batches (idempotency_key VARCHAR(256) "
+                             "PRIMARY KEY, n_events INTEGER NOT NULL, received_at FLOAT NOT NULL)"))
+    engine.dispose()
+    store = EventStore(url)
+    assert not store.add_events([Event("u1", "i1")], idempotency_key="k", scope="a").duplicate
+    assert store.add_events([Event("u1", "i1")], idempotency_key="k", scope="a").duplicate
+    store.close()

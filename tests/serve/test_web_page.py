@@ -31,7 +31,7 @@ def test_page_recommends_takes_feedback_and_reports_errors(model_dir: Path,
     expect = sync_api.expect
     db = f"sqlite:///{tmp_path / 'events.db'}"
     store = EventStore(db)
-    key = create_key(store, "browser", "write")
+    key = create_key(store, "browser", "write", users=["u0"])  # an end-user token for u0
     port = _free_port()
     server = _start(model_dir, db, port)
     try:
@@ -39,12 +39,24 @@ def test_page_recommends_takes_feedback_and_reports_errors(model_dir: Path,
             browser = pw.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
             try:
                 page = browser.new_page()
+                csp_violations: list[str] = []
+                page.on("console", lambda msg: csp_violations.append(msg.text)
+                        if "Content Security Policy" in msg.text else None)
                 page.set_default_timeout(15_000)
                 expect.set_options(timeout=15_000)
                 page.goto(f"http://127.0.0.1:{port}/")
                 expect(page).to_have_title("trustrec")
 
-                # a trained user's top-10, each with its explanation and feedback buttons
+                # a user's list needs a key that may read that user
+                page.fill("#user", "u0")
+                page.click("#show")
+                expect(page.locator("#status")).to_contain_text("API key is required")
+                page.fill("#key", key)
+                page.fill("#user", "u1")
+                page.click("#show")
+                expect(page.locator("#status")).to_contain_text("may not act for")
+
+                # the user's top-10, each with its explanation and feedback buttons
                 page.fill("#user", "u0")
                 page.click("#show")
                 recs = page.locator("#recs > li")
@@ -54,11 +66,12 @@ def test_page_recommends_takes_feedback_and_reports_errors(model_dir: Path,
                 assert all(before) and len(set(before)) == 10
 
                 # feedback without a key: the page shows the 401, the list stays
+                page.fill("#key", "")
                 recs.first.locator("button.like").click()
                 expect(page.locator("#status")).to_contain_text("API key is required")
                 expect(recs.first).to_have_attribute("data-item", before[0])
 
-                # with the write key: a dislike removes the item, a like moves it to history
+                # with the key: a dislike removes the item, a like moves it to history
                 page.fill("#key", key)
                 recs.first.locator("button.dislike").click()
                 expect(page.locator(f'#recs > li[data-item="{before[0]}"]')).to_have_count(0)
@@ -74,6 +87,7 @@ def test_page_recommends_takes_feedback_and_reports_errors(model_dir: Path,
                 page.click("#search")
                 expect(page.locator("#status")).to_contain_text("cannot search")
                 expect(page.locator("#found > li")).to_have_count(0)
+                assert not csp_violations, csp_violations  # the page runs under its CSP
             finally:
                 browser.close()
     finally:

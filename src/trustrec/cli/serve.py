@@ -1,4 +1,4 @@
-"""Service commands: ``serve``, ``events export`` and ``keys create|list|revoke``."""
+"""Service commands: ``serve``, ``events export`` and ``keys create|list|revoke|sign-model``."""
 
 from __future__ import annotations
 
@@ -30,31 +30,42 @@ def serve(
     port: Annotated[int, typer.Option(min=1, max=65535)] = 8000,
     workers: Annotated[int, typer.Option(min=1, max=64, help="Worker processes.")] = 1,
     items: Annotated[Path | None, typer.Option(help="Item table (titles) for /items.")] = None,
-    require_read_key: Annotated[bool, typer.Option(
-        "--require-read-key", help="Read routes need a key too.")] = False,
-    rate: Annotated[float, typer.Option(help="Requests/s per key or address.")] = 100.0,
+    anonymous_reads: Annotated[bool, typer.Option(
+        "--anonymous-reads", help="Item and (non-personal) search routes answer without a "
+                                  "key; routes about a user always need one.")] = False,
+    trusted_proxy: Annotated[list[str] | None, typer.Option(
+        help="Proxy address or network whose X-Forwarded-For names the client (repeatable; "
+             "none by default).")] = None,
+    rate: Annotated[float, typer.Option(help="Requests/s per key and per address.")] = 100.0,
     burst: Annotated[int, typer.Option(help="Token-bucket burst size.")] = 200,
     cors_origin: Annotated[list[str] | None, typer.Option(
         help="Origin allowed to call from a browser (repeatable; none by default).")] = None,
+    model_root: Annotated[list[Path] | None, typer.Option(
+        help="Directory under which /v1/admin/reload may load signed models "
+             "(repeatable).")] = None,
+    docs: Annotated[bool, typer.Option("--docs", help="Serve /docs and /openapi.json.")] = False,
     bandit: Annotated[bool, typer.Option("--bandit", help="LinUCB exploration with logged "
                                                 "propensities.")] = False,
 ) -> None:
-    """Serve a model over HTTP (OpenAPI at /docs, web page at /)."""
+    """Serve a model over HTTP (web page at /; OpenAPI at /docs with --docs)."""
     import uvicorn
 
     from trustrec.serve.settings import ENV_VAR, Settings
 
     settings = Settings(model_dir=model_dir, db_url=db, items_path=items,
-                        require_read_key=require_read_key, rate=rate, burst=burst,
-                        cors_origins=tuple(cors_origin or ()), bandit=bandit)
+                        anonymous_reads=anonymous_reads,
+                        trusted_proxies=tuple(trusted_proxy or ()), rate=rate, burst=burst,
+                        cors_origins=tuple(cors_origin or ()),
+                        model_roots=tuple(model_root or ()), open_docs=docs, bandit=bandit)
     from trustrec.models import Recommender
 
     Recommender.load(model_dir)  # fail here, with one line, on a bad artifact
     os.environ[ENV_VAR] = settings.to_json()
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: binding {host}: the service is reachable from other machines")
+    # the app reads X-Forwarded-For itself, from --trusted-proxy only: uvicorn must not
     uvicorn.run("trustrec.serve.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning")
+                workers=workers, log_level="warning", proxy_headers=False)
 
 
 @events_app.command("export")
@@ -89,8 +100,11 @@ def events_export(
 @keys_app.command("create")
 @user_errors
 def keys_create(
-    role: Annotated[str, typer.Option(help="read | write | admin.")],
+    role: Annotated[str, typer.Option(help="metrics | read | write | admin.")],
     name: Annotated[str, typer.Option(help="Who or what uses the key.")],
+    user: Annotated[list[str] | None, typer.Option(
+        help="An end-user key: the user it may act for (repeatable). Without: a service "
+             "key for every user.")] = None,
     db: DbOpt = DEFAULT_DB,
 ) -> None:
     """Create an API key and print it once (only its salted hash is stored)."""
@@ -99,11 +113,13 @@ def keys_create(
 
     store = EventStore(db)
     try:
-        key = create_key(store, name, role)
+        key = create_key(store, name, role, users=user)
     finally:
         store.close()
     typer.echo(key)
-    err.print(f"created a '{role}' key for {name}; store it now, it cannot be shown again")
+    scope = f"user(s) {', '.join(user)}" if user else "every user"
+    err.print(f"created a '{role}' key for {name} ({scope})")
+    err.print("store it now, it cannot be shown again")
 
 
 @keys_app.command("list")
@@ -120,7 +136,29 @@ def keys_list(db: DbOpt = DEFAULT_DB) -> None:
         store.close()
     for row in frame.itertuples(index=False):
         state = "revoked" if row.revoked else "active"
-        out.print(f"{row.key_id}  {row.role:<5}  {state:<7}  {row.name}", highlight=False)
+        scope = "all users" if row.users is None else "users " + ",".join(row.users)
+        out.print(f"{row.key_id}  {row.role:<7}  {state:<7}  {row.name}  ({scope})",
+                  highlight=False)
+
+
+@keys_app.command("sign-model")
+@user_errors
+def keys_sign_model(
+    model_dir: Annotated[Path, typer.Option(help="A model directory you approve for serving.")],
+    db: DbOpt = DEFAULT_DB,
+) -> None:
+    """Sign a model with the service's key, so a running service may (re)load it."""
+    from trustrec.models import Recommender
+    from trustrec.serve.signing import server_key, sign_artifact
+    from trustrec.serve.store import EventStore
+
+    Recommender.load(model_dir)  # sign only what loads: hashes checked
+    store = EventStore(db)
+    try:
+        path = sign_artifact(model_dir, server_key(store))
+    finally:
+        store.close()
+    out.print(f"signed {model_dir} → {path.name}")
 
 
 @keys_app.command("revoke")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -11,6 +12,22 @@ import pandas as pd
 from trustrec.errors import DataError, UnknownIdError
 
 _KINDS = ("str", "int")
+#: The text of an integer ID: what ``str(int)`` writes, nothing else ("7", "-7"; not "07",
+#: "+7", " 7", "7.0", "1e1"), so that text and integer IDs correspond one to one.
+_INT_TEXT = re.compile(r"0|-?[1-9][0-9]*")
+_INT64 = (-(2 ** 63), 2 ** 63 - 1)
+
+
+def _parse_int_text(texts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, ok)``: int64 of each text written exactly as ``str(int)`` writes it."""
+    out = np.zeros(len(texts), dtype=np.int64)
+    ok = np.zeros(len(texts), dtype=bool)
+    for pos, text in enumerate(texts.tolist()):
+        if isinstance(text, str) and _INT_TEXT.fullmatch(text):
+            value = int(text)
+            if _INT64[0] <= value <= _INT64[1]:
+                out[pos], ok[pos] = value, True
+    return out, ok
 
 
 def _as_id_array(values: Any, kind: str | None = None) -> np.ndarray:
@@ -35,8 +52,11 @@ class IdIndex:
     """A bijection between external IDs (all ``str`` or all ``int``) and indices ``0..n-1``.
 
     IDs keep the type the user gave them: strings stay strings (``"007"`` is not ``7``).
-    Looking up an unknown ID is an explicit case: :meth:`lookup` raises
-    :class:`UnknownIdError`, :meth:`lookup_known` returns a mask of the IDs it knows.
+    Text queries against integer IDs match only the integer's own text (``"7"`` is ``7``;
+    ``"7.0"``, ``"+7"``, ``" 7"``, ``"07"`` and ``"1e1"`` are unknown), so every caller — CLI,
+    library and service — maps one text to one user. Looking up an unknown ID is an
+    explicit case: :meth:`lookup` raises :class:`UnknownIdError`, :meth:`lookup_known`
+    returns a mask of the IDs it knows.
     """
 
     __slots__ = ("_ids", "_index", "_kind")
@@ -101,12 +121,8 @@ class IdIndex:
             return _as_id_array(arr, "str"), np.ones(arr.shape[0], dtype=bool)
         if arr.dtype.kind in "iu":
             return arr.astype(np.int64), np.ones(arr.shape[0], dtype=bool)
-        # string queries against integer IDs: parse what parses, the rest is unknown
-        parsed = pd.to_numeric(pd.Series(arr.astype(str)), errors="coerce")
-        ok = parsed.notna().to_numpy() & (parsed.fillna(0) % 1 == 0).to_numpy()
-        out = np.zeros(arr.shape[0], dtype=np.int64)
-        out[ok] = parsed[ok].to_numpy().astype(np.int64)
-        return out, ok
+        # text queries against integer IDs: only an integer's own text, the rest is unknown
+        return _parse_int_text(arr.astype(str))
 
     def lookup_known(self, external: Any) -> tuple[np.ndarray, np.ndarray]:
         """Map external IDs to indices; returns ``(indices, known)``.
@@ -117,6 +133,17 @@ class IdIndex:
         pos = self._index.get_indexer(query) if len(query) else np.zeros(0, dtype=np.intp)
         known = (pos >= 0) & parsable
         return np.where(known, pos, 0).astype(np.int32), known
+
+    def get(self, external: Any) -> int | None:
+        """Index of one external ID, or None when the index does not hold it (the same
+        answer as :meth:`lookup_known`, in microseconds: a request's user lookup)."""
+        query, parsable = self._coerce_query([external])
+        if not parsable[0]:
+            return None
+        try:
+            return int(self._index.get_loc(query[0]))
+        except KeyError:
+            return None
 
     def lookup(self, external: Any, what: str = "ID") -> np.ndarray:
         """Map external IDs to indices, raising :class:`UnknownIdError` if any is unknown."""

@@ -1,75 +1,44 @@
 """The FastAPI application: ``create_app(settings)`` builds one service instance.
 
 Routes live under ``/v1``; ``/`` is the web page, ``/healthz``, ``/readyz`` and ``/metrics``
-are for operators, ``/docs`` is the OpenAPI page. Read routes are open unless
-``require_read_key``; write and admin routes always need a key of that role. Every client
-(key, or address without one) has a token bucket; errors are problem-detail JSON.
+are for operators, ``/docs`` is the OpenAPI page (only with ``open_docs``). Who may call
+what is each route's :class:`~trustrec.serve.access.Access` policy, checked before the body
+is read: a route about a user needs a key that may act for that user, service-wide routes a
+service key, and only non-personal reads may be anonymous (``anonymous_reads``). Every
+client address and every key has a token bucket; errors are problem-detail JSON.
 """
 
 from __future__ import annotations
 
 import importlib
+import logging
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import pandas as pd
-from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
-from fastapi import Path as PathParam
+from fastapi import Body, Depends, FastAPI, Header, Query, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from trustrec.errors import ModelError, TrustrecError
 from trustrec.serve import problems
+from trustrec.serve.access import Access, GuardedRoute, require_users
 from trustrec.serve.metrics import MetricsMiddleware
-from trustrec.serve.online import ModelIds, top_items
+from trustrec.serve.online import top_items
+from trustrec.serve.page import page_headers
 from trustrec.serve.problems import Problem
-from trustrec.serve.schemas import MAX_K, EventBatch, ReloadIn, SearchIn
+from trustrec.serve.schemas import MAX_BATCH, MAX_K, EventBatch, IdPath, ReloadIn, SearchIn
 from trustrec.serve.security import ApiKey
 from trustrec.serve.service import Service, Snapshot
 from trustrec.serve.settings import Settings
 from trustrec.serve.store import EVENT_TYPES, MAX_ID_LENGTH, Event
 
-IdPath = Annotated[str, PathParam(min_length=1, max_length=MAX_ID_LENGTH)]
-
-
-def _service(request: Request) -> Service:
-    return request.app.state.service
-
-
-def guard(role: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
-    """Dependency: authenticate (when ``role`` is set or a key is sent) and rate-limit."""
-
-    async def dependency(request: Request) -> ApiKey | None:
-        # on the event loop: it only touches memory, except a key-table read every
-        # ``key_ttl`` seconds, cheaper than a thread hop on every request
-        svc = _service(request)
-        svc.follow_source()
-        auth = request.headers.get("authorization", "")
-        presented = auth[7:].strip() if auth.lower().startswith("bearer ") else \
-            request.headers.get("x-api-key")
-        needed = role or ("read" if svc.settings.require_read_key else None)
-        key = svc.keys.verify(presented) if presented else None
-        # limit first: guesses at keys spend their address's tokens
-        identity = f"key:{key.key_id}" if key else \
-            f"ip:{request.client.host if request.client else 'unknown'}"
-        wait = svc.limiter.acquire(identity)
-        if wait > 0:
-            svc.metrics.rate_limited.inc()
-            raise Problem(429, f"rate limit of {svc.settings.rate:g} requests/s exceeded",
-                          headers={"Retry-After": str(max(1, int(np.ceil(wait))))})
-        if (presented or needed) and key is None:
-            raise Problem(401, "a valid API key is required (header 'Authorization: Bearer "
-                               "<key>' or 'X-API-Key')",
-                          headers={"WWW-Authenticate": "Bearer"})
-        if needed and key is not None and not key.allows(needed):
-            raise Problem(403, f"this key has role '{key.role}'; the route needs '{needed}'")
-        return key
-
-    return dependency
+log = logging.getLogger(__name__)
 
 
 def _optional(module: str, name: str, what: str) -> Callable[..., Any]:
@@ -106,8 +75,13 @@ def _explanations(snap: Snapshot, items: pd.DataFrame | None, user_id: str,
 def create_app(settings: Settings) -> FastAPI:
     """A FastAPI app serving ``settings.model_dir`` with events in ``settings.db_url``."""
     service = Service(settings)
+    docs = settings.open_docs
     app = FastAPI(title="trustrec", version="1", description="Recommendations that follow "
-                  "each user's latest events; see /docs for the API.")
+                  "each user's latest events; see /docs for the API.",
+                  docs_url="/docs" if docs else None, redoc_url="/redoc" if docs else None,
+                  openapi_url="/openapi.json" if docs else None,
+                  max_body_size=settings.max_body_bytes)
+    app.router.route_class = GuardedRoute
     app.state.service = service
     problems.install(app)
     app.add_middleware(CORSMiddleware, allow_origins=list(settings.cors_origins),
@@ -115,12 +89,19 @@ def create_app(settings: Settings) -> FastAPI:
                        allow_headers=["Authorization", "X-API-Key", "Content-Type",
                                       "Idempotency-Key"])
     app.add_middleware(MetricsMiddleware, metrics=service.metrics)
-    read, write, admin = Depends(guard(None)), Depends(guard("write")), Depends(guard("admin"))
+    # the client address: the socket's peer, or what a configured proxy forwarded
+    app.add_middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.trusted_proxies))
+    by_user = Depends(Access("read", personal="user_id"))
+    anyone = Depends(Access("read", anonymous=True))
+    write = Depends(Access("write"))
+    erase = Depends(Access("admin", personal="user_id"))
+    scrape, admin = Depends(Access("metrics", service=True)), Depends(Access("admin", service=True))
     index_html = resources.files("trustrec.serve").joinpath("static/index.html").read_text()
+    index_headers = page_headers(index_html)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
-    def page() -> str:
-        return index_html
+    def page() -> HTMLResponse:
+        return HTMLResponse(index_html, headers=index_headers)
 
     @app.get("/healthz")
     def healthz() -> dict[str, str]:
@@ -129,18 +110,20 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.get("/readyz")
     def readyz() -> dict[str, Any]:
-        """A model is loaded and the event store answers."""
+        """A model is loaded and the event store answers and takes writes."""
         if not service.store.ping():
             raise Problem(503, "the event store does not answer")
+        if not service.store.writable():
+            raise Problem(503, "the event store refuses writes (reason in the server log)")
         snap = service.snapshot
         return {"status": "ready", "model": snap.model.name, "generation": snap.generation}
 
-    @app.get("/metrics", dependencies=[read])
+    @app.get("/metrics", dependencies=[scrape])
     def metrics() -> Response:
         """Prometheus metrics of this process."""
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/recommendations/{user_id}", dependencies=[read])
+    @app.get("/v1/recommendations/{user_id}", dependencies=[by_user])
     def recommendations(
         user_id: IdPath,
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -163,7 +146,8 @@ def create_app(settings: Settings) -> FastAPI:
             for row, p in zip(rows, propensity.tolist(), strict=True):
                 row["propensity"] = p
             service.store.log_served(request_id, user_id, [str(r["item_id"]) for r in rows],
-                                     propensity)
+                                     propensity, max_rows=settings.served_log_rows,
+                                     max_age_s=settings.served_log_days * 86_400)
         if explain:
             whys = _explanations(snap, service.items, user_id, [r["item_id"] for r in rows],
                                  unknown_user_ok=True)
@@ -175,31 +159,39 @@ def create_app(settings: Settings) -> FastAPI:
             "generation": snap.generation, "online": scores.online, "source": scores.source,
             "note": scores.note, "events_used": scores.history.n_events, "items": rows})
 
-    @app.post("/v1/events", dependencies=[write])
+    @app.post("/v1/events")
     def post_events(
         batch: EventBatch,
         header_key: Annotated[str | None, Header(alias="Idempotency-Key", min_length=1,
                                                  max_length=MAX_ID_LENGTH)] = None,
+        api_key: ApiKey = write,
     ) -> dict[str, Any]:
-        """Commit a batch of events (durable before the reply); a repeated idempotency key
-        (body field or ``Idempotency-Key`` header) stores nothing."""
+        """Commit a batch of events (durable before the reply); an idempotency key (body
+        field or ``Idempotency-Key`` header) is the sending API key's own: repeated with the
+        same events it stores nothing, with other events it is a 409."""
+        if len(batch.events) > MAX_BATCH:
+            raise Problem(413, f"a batch holds at most {MAX_BATCH:,} events; got "
+                               f"{len(batch.events):,}")
+        require_users(api_key, {e.user_id for e in batch.events})
         key = batch.idempotency_key or header_key
         result = service.store.add_events(
             [Event(e.user_id, e.item_id, e.type, e.value, e.timestamp) for e in batch.events],
-            idempotency_key=key)
+            idempotency_key=key, scope=api_key.key_id)
         if result.duplicate:
             service.metrics.duplicates.inc()
         else:
             service.metrics.events.inc(result.n_events)
-            snap = service.snapshot
-            _bandit_feedback(snap, service.online.ids(snap.model), batch)
+            _bandit_feedback(service.snapshot, batch)
         return {"stored": 0 if result.duplicate else result.n_events,
                 "duplicate": result.duplicate, "batch_events": result.n_events,
                 "idempotency_key": key}
 
-    @app.post("/v1/search", dependencies=[read])
-    def search(body: SearchIn) -> dict[str, Any]:
-        """Items whose text best matches a natural-language query (text models)."""
+    @app.post("/v1/search")
+    def search(body: SearchIn, api_key: ApiKey | None = anyone) -> dict[str, Any]:
+        """Items whose text best matches a natural-language query (text models); with a
+        ``user_id``, personalised for a user the key may act for."""
+        if body.user_id is not None:
+            require_users(api_key, [body.user_id])
         search_external = _optional("trustrec.models.search", "search_external", "search")
         snap = service.snapshot
         user = body.user_id if body.user_id in snap.model.user_index_ else None
@@ -210,7 +202,7 @@ def create_app(settings: Settings) -> FastAPI:
         return {"query": body.query, "model": snap.model.name, "personalised": user is not None,
                 "items": _records(frame[["item_id", "title", "rank", "score"]])}
 
-    @app.get("/v1/items/{item_id}", dependencies=[read])
+    @app.get("/v1/items/{item_id}", dependencies=[anyone])
     def item(item_id: IdPath) -> dict[str, Any]:
         """What the service knows about one item."""
         snap = service.snapshot
@@ -225,14 +217,14 @@ def create_app(settings: Settings) -> FastAPI:
                                                       errors="ignore"))[0]
         return out
 
-    @app.get("/v1/explain/{user_id}/{item_id}", dependencies=[read])
+    @app.get("/v1/explain/{user_id}/{item_id}", dependencies=[by_user])
     def explain_item(user_id: IdPath, item_id: IdPath) -> dict[str, Any]:
         """Why ``item_id`` is recommended to ``user_id`` (needs trustrec.explain)."""
         snap = service.snapshot
         return {"user_id": user_id, "item_id": item_id,
                 "explanation": _explanations(snap, service.items, user_id, [item_id])[0]}
 
-    @app.delete("/v1/users/{user_id}", dependencies=[admin])
+    @app.delete("/v1/users/{user_id}", dependencies=[erase])
     def delete_user(user_id: IdPath) -> dict[str, Any]:
         """Erase the user's events and, where unlearning is available, their influence."""
         erased = service.store.delete_user(user_id)
@@ -252,7 +244,7 @@ def create_app(settings: Settings) -> FastAPI:
                 return {"user_id": user_id, "events_erased": erased, "model": "unchanged",
                         "detail": f"unlearning failed: {exc}"}
             try:
-                model.save(snap.source)  # a restart must not bring the user back
+                service.save_signed(model, snap.source)  # a restart must not bring them back
                 saved = True
             except OSError:
                 saved = False
@@ -263,23 +255,34 @@ def create_app(settings: Settings) -> FastAPI:
 
     @app.post("/v1/admin/reload", dependencies=[admin])
     def reload(body: Annotated[ReloadIn | None, Body()] = None) -> dict[str, Any]:
-        """Load a model directory fully, then swap it in without dropping requests."""
+        """Load a signed model directory (the served one, or one under a configured model
+        root) fully, then swap it in without dropping requests."""
         path = None if body is None or body.model_dir is None else Path(body.model_dir)
-        snap = service.reload(path)
+        if path is not None and not service.may_load(path):
+            raise Problem(403, "model_dir is not the served directory nor under a configured "
+                               "model root (--model-root)")
+        try:
+            snap = service.reload(path)
+        except (TrustrecError, OSError) as exc:  # the reason names server paths: log it
+            log.warning("reload refused; still serving generation %d: %s",
+                        service.snapshot.generation, exc)
+            raise Problem(422, "the model directory cannot be loaded (missing, unsigned, "
+                               "tampered with or invalid; reason in the server log); the "
+                               "current model keeps serving") from None
         return {"model": snap.model.name, "generation": snap.generation,
                 "model_dir": str(snap.source)}
 
     return app
 
 
-def _bandit_feedback(snap: Snapshot, ids: ModelIds, batch: EventBatch) -> None:
+def _bandit_feedback(snap: Snapshot, batch: EventBatch) -> None:
     """Pass events on items of pending bandit lists to the bandit as rewards."""
     if snap.bandit is None:
         return
     frame = pd.DataFrame([(e.user_id, e.item_id, e.type) for e in batch.events],
                          columns=["user_id", "item_id", "type"])
     frame = frame[frame["user_id"].isin(snap.bandit.pending_users())]
-    idx, known = ids.items.known(frame["item_id"].to_numpy(dtype=str))
+    idx, known = snap.model.item_index_.lookup_known(frame["item_id"].to_numpy(dtype=str))
     frame = frame.assign(item=idx)[known]
     for user, item, kind in frame[["user_id", "item", "type"]].itertuples(index=False):
         snap.bandit.feedback(user, int(item), EVENT_TYPES[kind])  # only pending users' events

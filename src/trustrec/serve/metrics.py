@@ -1,4 +1,9 @@
-"""Prometheus metrics of one service instance (its own registry: no global state)."""
+"""Prometheus metrics of one service instance (its own registry: no global state).
+
+Every label comes from a fixed set, whatever clients send: the method is one of
+:data:`METHODS` or ``OTHER``, the route is a route template or ``unmatched``, the status a
+three-digit code the service wrote.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,8 @@ from typing import Any
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 _BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+#: HTTP methods counted under their own name; any other is counted as ``OTHER``.
+METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
 class ServiceMetrics:
@@ -62,5 +69,6 @@ class MetricsMiddleware:
         finally:
             route = getattr(scope.get("route"), "path", "unmatched")
             method = scope.get("method", "")
+            method = method if method in METHODS else "OTHER"
             self.metrics.requests.labels(method, route, str(status[0])).inc()
             self.metrics.latency.labels(method, route).observe(time.perf_counter() - start)

@@ -18,7 +18,6 @@ import numpy as np
 from trustrec.errors import ModelError
 from trustrec.models.base import Recommender
 from trustrec.models.topk import top_k
-from trustrec.serve.lookup import IdLookup
 from trustrec.serve.store import EVENT_TYPES, EventStore
 
 
@@ -47,31 +46,17 @@ class UserScores:
     note: str | None
 
 
-@dataclass(frozen=True)
-class ModelIds:
-    """Fast user and item lookups for one model (see :mod:`trustrec.serve.lookup`)."""
-
-    model: Recommender
-    users: IdLookup
-    items: IdLookup
-
-    @classmethod
-    def of(cls, model: Recommender) -> ModelIds:
-        """Lookups over ``model``'s indices."""
-        return cls(model, IdLookup(model.user_index_), IdLookup(model.item_index_))
-
-
-def user_history(ids: ModelIds, store: EventStore, user_id: str, limit: int) -> History:
+def user_history(model: Recommender, store: EventStore, user_id: str, limit: int) -> History:
     """Training items of ``user_id`` (value 1) followed by their latest ``limit`` events."""
     events = store.user_events(user_id, limit)
-    user = ids.users.get(user_id)
-    seen = ids.model.seen_
+    user = model.user_index_.get(user_id)
+    seen = model.seen_
     trained = seen.indices[seen.indptr[user]:seen.indptr[user + 1]] if user is not None \
         else np.empty(0, np.int32)
     if not len(events):
         return History(items=trained.astype(np.int32), values=np.ones(len(trained), np.float32),
                        disliked=np.empty(0, np.int32), n_events=0, n_unknown_items=0)
-    idx, known = ids.items.known(events.item_id)
+    idx, known = model.item_index_.lookup_known(events.item_id)
     item, kind, value = idx[known], events.type[known], events.value[known]
     # an item's latest event decides whether it is disliked
     last = len(item) - 1 - np.unique(item[::-1], return_index=True)[1]
@@ -104,21 +89,12 @@ class OnlineRecommender:
 
     def __init__(self, store: EventStore, history_limit: int = 500) -> None:
         self.store, self.history_limit = store, history_limit
-        self._ids: ModelIds | None = None
-
-    def ids(self, model: Recommender) -> ModelIds:
-        """Lookups for ``model``, built once per served model."""
-        cached = self._ids
-        if cached is None or cached.model is not model:
-            cached = self._ids = ModelIds.of(model)
-        return cached
 
     def user_scores(self, model: Recommender, user_id: str,
                     exclude_seen: bool = True) -> UserScores:
         """Scores of ``model`` for ``user_id`` with their latest events taken into account."""
-        ids = self.ids(model)
-        history = user_history(ids, self.store, user_id, self.history_limit)
-        user = ids.users.get(user_id)
+        history = user_history(model, self.store, user_id, self.history_limit)
+        user = model.user_index_.get(user_id)
         online, note = True, None
         if history.n_events == 0 and user is not None:
             raw, source = model.score([user])[0], "model"

@@ -1,4 +1,5 @@
-"""RFC 7807 problem-detail errors: every failure is JSON, never a stack trace."""
+"""RFC 7807 problem-detail errors: every failure is JSON, never a stack trace, and never a
+server path (store errors answer with their ``public`` text; their reason is logged)."""
 
 from __future__ import annotations
 
@@ -11,15 +12,15 @@ from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException
 
 from trustrec.errors import ConfigError, DataError, ModelError, TrustrecError, UnknownIdError
-from trustrec.serve.store import StoreError
+from trustrec.serve.store import IdempotencyConflict, StoreError
 
 log = logging.getLogger(__name__)
 
 MEDIA_TYPE = "application/problem+json"
 _TITLES = {400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
-           405: "Method not allowed", 409: "Conflict", 422: "Invalid request",
-           429: "Too many requests", 500: "Internal error", 501: "Not implemented",
-           503: "Service unavailable"}
+           405: "Method not allowed", 409: "Conflict", 413: "Content too large",
+           422: "Invalid request", 429: "Too many requests", 500: "Internal error",
+           501: "Not implemented", 503: "Service unavailable"}
 
 
 class Problem(Exception):
@@ -42,6 +43,8 @@ def problem_response(status: int, detail: str, headers: dict[str, str] | None = 
 def _status_of(exc: TrustrecError) -> int:
     if isinstance(exc, UnknownIdError):
         return 404
+    if isinstance(exc, IdempotencyConflict):
+        return 409
     if isinstance(exc, DataError | ConfigError | ModelError):
         return 422
     if isinstance(exc, StoreError):
@@ -70,7 +73,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(TrustrecError)
     async def on_trustrec(_request: Request, exc: TrustrecError) -> JSONResponse:
-        return problem_response(_status_of(exc), str(exc))
+        detail = exc.public if isinstance(exc, StoreError) else str(exc)
+        return problem_response(_status_of(exc), detail)
 
     @app.exception_handler(Exception)
     async def on_crash(_request: Request, exc: Exception) -> JSONResponse:

@@ -1,10 +1,13 @@
-"""API keys, roles and per-key rate limiting for the service.
+"""API keys, roles, user scopes and rate limiting for the service.
 
 A key reads ``trk_<key_id>_<secret>``: the ``key_id`` finds the row, the 256-bit random
 secret is never stored — only ``HMAC-SHA256(salt, secret)`` with a per-key random salt,
 compared in constant time. A slow hash (scrypt, PBKDF2) adds nothing against guessing a
 256-bit secret and would cost milliseconds per request. Roles are ordered
-``read < write < admin``: a key may do what its role and every lower role may.
+``metrics < read < write < admin``: a key may do what its role and every lower role may.
+A key is either a *service* key, acting for every user, or an *end-user* key scoped to the
+users listed for it: it reads and writes only their data and never the service-wide routes
+(``/metrics``, reload).
 """
 
 from __future__ import annotations
@@ -14,31 +17,39 @@ import hmac
 import secrets
 import threading
 import time
+from collections import OrderedDict
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import pandas as pd
 import sqlalchemy as sa
 
 from trustrec.errors import ConfigError
-from trustrec.serve.store import EventStore, api_keys
+from trustrec.serve.store import EventStore, api_key_users, api_keys
 
-ROLES = ("read", "write", "admin")
+ROLES = ("metrics", "read", "write", "admin")
 _PREFIX = "trk"
 
 
 @dataclass(frozen=True)
 class ApiKey:
-    """A stored key: its public ``key_id``, a ``name`` for people, and its ``role``."""
+    """A stored key: its public ``key_id``, a ``name`` for people, its ``role`` and the
+    ``users`` it may act for (None: a service key, every user)."""
 
     key_id: str
     name: str
     role: str
     salt: bytes
     digest: bytes
+    users: frozenset[str] | None = None
 
     def allows(self, role: str) -> bool:
         """Whether this key may act with ``role``."""
         return ROLES.index(self.role) >= ROLES.index(role)
+
+    def may_act_for(self, user_id: str) -> bool:
+        """Whether this key may read or write ``user_id``'s data."""
+        return self.users is None or user_id in self.users
 
 
 def _digest(salt: bytes, secret: str) -> bytes:
@@ -52,24 +63,45 @@ def check_role(role: str) -> str:
     return role
 
 
-def create_key(store: EventStore, name: str, role: str) -> str:
-    """Create a key with ``role``; returns the full key, which is shown only this once."""
+def create_key(store: EventStore, name: str, role: str,
+               users: Iterable[str] | None = None) -> str:
+    """Create a key with ``role``, scoped to ``users`` when given (an end-user key; None: a
+    service key for every user); returns the full key, which is shown only this once."""
     check_role(role)
+    scope = None if users is None else sorted(set(users))
+    if scope is not None and not scope:
+        raise ConfigError("an end-user API key needs at least one user ID")
     key_id, secret, salt = secrets.token_hex(8), secrets.token_urlsafe(32), secrets.token_bytes(16)
     with store.engine.begin() as conn:
         conn.execute(api_keys.insert().values(key_id=key_id, name=name, role=role, salt=salt,
                                               digest=_digest(salt, secret),
                                               created_at=time.time(), revoked=False))
+        if scope:
+            conn.execute(api_key_users.insert(), [{"key_id": key_id, "user_id": user}
+                                                  for user in scope])
     return f"{_PREFIX}_{key_id}_{secret}"
 
 
+def _scopes(conn: sa.Connection) -> dict[str, frozenset[str]]:
+    """User scope of every end-user key."""
+    scopes: dict[str, set[str]] = {}
+    for key_id, user in conn.execute(sa.select(api_key_users.c.key_id,
+                                               api_key_users.c.user_id)).all():
+        scopes.setdefault(key_id, set()).add(user)
+    return {key_id: frozenset(users) for key_id, users in scopes.items()}
+
+
 def list_keys(store: EventStore) -> pd.DataFrame:
-    """Stored keys (never their secrets): ``key_id, name, role, created_at, revoked``."""
+    """Stored keys (never their secrets): ``key_id, name, role, users, created_at,
+    revoked``; ``users`` is None for a service key."""
     query = sa.select(api_keys.c.key_id, api_keys.c.name, api_keys.c.role,
                       api_keys.c.created_at, api_keys.c.revoked).order_by(api_keys.c.created_at)
     with store.engine.connect() as conn:
-        rows = conn.execute(query).all()
-    return pd.DataFrame(rows, columns=["key_id", "name", "role", "created_at", "revoked"])
+        rows, scopes = conn.execute(query).all(), _scopes(conn)
+    frame = pd.DataFrame(rows, columns=["key_id", "name", "role", "created_at", "revoked"])
+    users = [sorted(scopes[k]) if k in scopes else None for k in frame["key_id"]]
+    frame.insert(3, "users", pd.Series(users, index=frame.index, dtype=object))
+    return frame
 
 
 def revoke_key(store: EventStore, key_id: str) -> bool:
@@ -93,9 +125,9 @@ class KeyRing:
     def _refresh(self) -> None:
         query = sa.select(api_keys).where(api_keys.c.revoked.is_(False))
         with self.store.engine.connect() as conn:
-            rows = conn.execute(query).all()
-        self._keys = {r.key_id: ApiKey(r.key_id, r.name, r.role, bytes(r.salt), bytes(r.digest))
-                      for r in rows}
+            rows, scopes = conn.execute(query).all(), _scopes(conn)
+        self._keys = {r.key_id: ApiKey(r.key_id, r.name, r.role, bytes(r.salt), bytes(r.digest),
+                                       scopes.get(r.key_id)) for r in rows}
         self._loaded = time.monotonic()
 
     def verify(self, presented: str) -> ApiKey | None:
@@ -113,13 +145,18 @@ class KeyRing:
 
 
 class RateLimiter:
-    """Token buckets per identity: ``rate`` requests per second, bursts up to ``burst``."""
+    """Token buckets per identity: ``rate`` requests per second, bursts up to ``burst``.
 
-    def __init__(self, rate: float, burst: int) -> None:
-        if rate <= 0 or burst < 1:
-            raise ConfigError(f"rate limit needs rate > 0 and burst ≥ 1; got {rate}, {burst}")
-        self.rate, self.burst = rate, burst
-        self._buckets: dict[str, tuple[float, float]] = {}
+    At most ``max_identities`` buckets are kept; the least recently used goes first, so
+    invented identities cannot grow memory without bound.
+    """
+
+    def __init__(self, rate: float, burst: int, max_identities: int = 100_000) -> None:
+        if rate <= 0 or burst < 1 or max_identities < 1:
+            raise ConfigError(f"rate limit needs rate > 0, burst ≥ 1 and max_identities ≥ 1; "
+                              f"got {rate}, {burst}, {max_identities}")
+        self.rate, self.burst, self.max_identities = rate, burst, max_identities
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()
         self._lock = threading.Lock()
 
     def acquire(self, identity: str, now: float | None = None) -> float:
@@ -128,8 +165,9 @@ class RateLimiter:
         with self._lock:
             tokens, last = self._buckets.get(identity, (float(self.burst), now))
             tokens = min(float(self.burst), tokens + (now - last) * self.rate)
-            if tokens >= 1.0:
-                self._buckets[identity] = (tokens - 1.0, now)
-                return 0.0
-            self._buckets[identity] = (tokens, now)
-            return (1.0 - tokens) / self.rate
+            allowed = tokens >= 1.0
+            self._buckets[identity] = (tokens - 1.0 if allowed else tokens, now)
+            self._buckets.move_to_end(identity)
+            while len(self._buckets) > self.max_identities:
+                self._buckets.popitem(last=False)
+            return 0.0 if allowed else (1.0 - tokens) / self.rate

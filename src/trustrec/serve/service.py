@@ -3,8 +3,11 @@
 The model and what is derived from it (titles, bandit) form one immutable
 :class:`Snapshot`; a reload builds the next snapshot completely, then swaps the reference
 under a lock, so requests in flight finish on the old model and none is dropped. Each
-process also follows its model directory: when the artifact's manifest changes (a retrain
-wrote over it, or another worker saved an unlearned model) it reloads in the background.
+process also follows its model directory: when the artifact's manifest or signature changes
+(a retrain wrote over it and was signed, or another worker saved an unlearned model) it
+reloads in the background. Every load after start-up needs the artifact's signature
+(:mod:`trustrec.serve.signing`) and comes only from the start-up directory or under a
+configured model root.
 """
 
 from __future__ import annotations
@@ -18,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustrec.errors import TrustrecError
+from trustrec.errors import ArtifactError, TrustrecError
 from trustrec.models.artifact import MANIFEST
 from trustrec.models.base import Recommender
 from trustrec.serve.bandit import BanditLayer
@@ -26,6 +29,7 @@ from trustrec.serve.metrics import ServiceMetrics
 from trustrec.serve.online import OnlineRecommender
 from trustrec.serve.security import KeyRing, RateLimiter
 from trustrec.serve.settings import Settings
+from trustrec.serve.signing import SIGNATURE, server_key, sign_artifact, verify_artifact
 from trustrec.serve.store import EventStore
 
 log = logging.getLogger(__name__)
@@ -44,11 +48,16 @@ class Snapshot:
 
 
 def manifest_stamp(source: Path) -> int | None:
-    """Modification time (ns) of the artifact's manifest, None when it cannot be read."""
+    """Latest modification time (ns) of the artifact's manifest and signature, None when
+    the manifest cannot be read."""
     try:
-        return (Path(source) / MANIFEST).stat().st_mtime_ns
+        stamp = (Path(source) / MANIFEST).stat().st_mtime_ns
     except OSError:
         return None
+    try:
+        return max(stamp, (Path(source) / SIGNATURE).stat().st_mtime_ns)
+    except OSError:
+        return stamp
 
 
 def item_titles(model: Recommender, items: pd.DataFrame | None) -> np.ndarray:
@@ -75,6 +84,7 @@ class Service:
         self.settings = settings
         self.items = readers.read_items(settings.items_path) if settings.items_path else None
         self.store = EventStore(settings.db_url)
+        self.store.probe_write()  # a store that refuses writes is not ready from the start
         self.keys = KeyRing(self.store, ttl=settings.key_ttl)
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.metrics = ServiceMetrics()
@@ -83,9 +93,15 @@ class Service:
         #: held while a user is unlearned and the result saved (see ``DELETE /v1/users``)
         self.unlearning = threading.Lock()
         self._checked, self._failed_stamp = time.monotonic(), None
+        self.signing_key = server_key(self.store)
+        model = Recommender.load(settings.model_dir)  # trusted as the operator named it
+        try:
+            sign_artifact(settings.model_dir, self.signing_key)
+        except OSError as exc:
+            log.warning("cannot sign the served model (%s); reloads of it will be refused "
+                        "until `trustrec keys sign-model` signs it", exc)
         stamp = manifest_stamp(settings.model_dir)
-        self._snapshot = self._build(Recommender.load(settings.model_dir), settings.model_dir,
-                                     0, stamp)
+        self._snapshot = self._build(model, settings.model_dir, 0, stamp)
         self.metrics.model_generation.set(0)
 
     @property
@@ -112,11 +128,32 @@ class Service:
         self.metrics.model_generation.set(snapshot.generation)
         return snapshot
 
+    def may_load(self, path: Path) -> bool:
+        """Whether ``path`` is the start-up model directory or lies under a model root."""
+        target = Path(path).resolve()
+        return target == self.settings.model_dir.resolve() or any(
+            target.is_relative_to(root.resolve()) for root in self.settings.model_roots)
+
+    def load_signed(self, source: Path) -> Recommender:
+        """The model at ``source`` if its manifest carries this service's signature and did
+        not change while the arrays were read; ``ArtifactError`` otherwise."""
+        manifest = verify_artifact(source, self.signing_key)
+        model = Recommender.load(source)
+        if verify_artifact(source, self.signing_key) != manifest:
+            raise ArtifactError(f"{source}: the manifest changed while it was loaded")
+        return model
+
+    def save_signed(self, model: Recommender, source: Path) -> None:
+        """Save ``model`` to ``source`` and sign it, so that every worker may load it."""
+        model.save(source)
+        sign_artifact(source, self.signing_key)
+
     def reload(self, path: Path | None = None) -> Snapshot:
-        """Load the artifact at ``path`` (default: the current source) fully, then swap."""
+        """Load the signed artifact at ``path`` (default: the current source) fully, then
+        swap."""
         source = self._snapshot.source if path is None else Path(path)
         stamp = manifest_stamp(source)
-        return self.swap(Recommender.load(source), source, stamp)
+        return self.swap(self.load_signed(source), source, stamp)
 
     def follow_source(self) -> None:
         """Start a background reload if the served manifest changed; checks once a second."""

@@ -3,14 +3,20 @@
 SQLite (WAL journal, ``synchronous=FULL``) is the embedded default and PostgreSQL works by
 URL (``postgresql+psycopg://…``; psycopg is a dependency). A batch is committed in one
 transaction before :meth:`EventStore.add_events` returns, so an acknowledged event survives
-a crash. A batch's idempotency key is a primary key: a repeated key stores nothing and
-reports the first batch's size. The same database holds the API keys
-(:mod:`trustrec.serve.security`) and the lists the bandit served
-(:mod:`trustrec.serve.bandit`).
+a crash. A batch's idempotency key belongs to the API key that sent it (stored as a hash
+of both) with a digest of its events: the same key with the same events stores nothing and
+reports the first batch's size, with other events it is a conflict. A write that fails is
+remembered with its reason until one succeeds, so readiness reflects the store. The same
+database holds the API keys and their user scopes (:mod:`trustrec.serve.security`), the
+service's signing secret (:mod:`trustrec.serve.signing`) and the lists the bandit served
+(:mod:`trustrec.serve.bandit`), bounded in rows and age.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -22,6 +28,8 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from trustrec.errors import DataError, TrustrecError
+
+log = logging.getLogger(__name__)
 
 #: Longest external ID (user, item) and idempotency key the store accepts.
 MAX_ID_LENGTH = 256
@@ -36,6 +44,7 @@ batches = sa.Table(
     sa.Column("idempotency_key", sa.String(MAX_ID_LENGTH), primary_key=True),
     sa.Column("n_events", sa.Integer, nullable=False),
     sa.Column("received_at", sa.Float, nullable=False),
+    sa.Column("payload_sha256", sa.String(64), nullable=True),
 )
 
 events = sa.Table(
@@ -61,6 +70,20 @@ api_keys = sa.Table(
     sa.Column("revoked", sa.Boolean, nullable=False, default=False),
 )
 
+#: The users an end-user key may act for; a key without rows here acts for every user.
+api_key_users = sa.Table(
+    "api_key_users", metadata,
+    sa.Column("key_id", sa.String(32), primary_key=True),
+    sa.Column("user_id", sa.String(MAX_ID_LENGTH), primary_key=True),
+)
+
+#: Secrets the service generates for itself (the artifact signing key).
+server_secrets = sa.Table(
+    "server_secrets", metadata,
+    sa.Column("name", sa.String(64), primary_key=True),
+    sa.Column("value", sa.LargeBinary(64), nullable=False),
+)
+
 served = sa.Table(
     "served", metadata,
     sa.Column("id", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
@@ -70,7 +93,7 @@ served = sa.Table(
     sa.Column("item_id", sa.String(MAX_ID_LENGTH), nullable=False),
     sa.Column("position", sa.Integer, nullable=False),
     sa.Column("propensity", sa.Float, nullable=False),
-    sa.Column("served_at", sa.Float, nullable=False),
+    sa.Column("served_at", sa.Float, nullable=False, index=True),
 )
 
 
@@ -81,7 +104,19 @@ _USER_EVENTS = (sa.select(events.c.item_id, events.c.type, events.c.value)
 
 
 class StoreError(TrustrecError):
-    """The event database cannot be reached or refused an operation."""
+    """The event database cannot be reached or refused an operation.
+
+    The message names the database (for logs and the CLI); ``public`` says the same without
+    it, for HTTP clients.
+    """
+
+    def __init__(self, message: str, public: str = "the event store is unavailable") -> None:
+        super().__init__(message)
+        self.public = public
+
+
+class IdempotencyConflict(TrustrecError):
+    """An idempotency key came again with other events than its first batch."""
 
 
 @dataclass(frozen=True)
@@ -113,6 +148,18 @@ class BatchResult:
 
     n_events: int
     duplicate: bool
+
+
+def scoped_key(scope: str, idempotency_key: str) -> str:
+    """The stored form of a client's ``idempotency_key`` sent under ``scope`` (the API key
+    ID): a SHA-256 of both, so keys of different clients never meet."""
+    return hashlib.sha256(f"{scope}\0{idempotency_key}".encode()).hexdigest()
+
+
+def batch_digest(batch: Sequence[Event]) -> str:
+    """SHA-256 of a batch's events as sent (a missing timestamp stays missing)."""
+    rows = [[ev.user_id, ev.item_id, ev.type, float(ev.value), ev.timestamp] for ev in batch]
+    return hashlib.sha256(json.dumps(rows, separators=(",", ":")).encode()).hexdigest()
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -148,11 +195,26 @@ class EventStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        #: why the last write failed, None once a write succeeds (see :meth:`writable`)
+        self.write_error: str | None = None
         try:
             metadata.create_all(self.engine)
+            self._add_missing_columns()
         except SQLAlchemyError as exc:
             raise StoreError(f"event store {self._where()}: cannot create tables "
                              f"({type(exc).__name__}: {exc})") from None
+
+    def _add_missing_columns(self) -> None:
+        """Add nullable columns that a database made by an older version lacks."""
+        inspector = sa.inspect(self.engine)
+        with self.engine.begin() as conn:
+            for table in metadata.sorted_tables:
+                have = {c["name"] for c in inspector.get_columns(table.name)}
+                for column in table.columns:
+                    if column.name not in have and column.nullable:
+                        kind = column.type.compile(dialect=self.engine.dialect)
+                        conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN '
+                                             f'{column.name} {kind}'))
 
     def _where(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
@@ -170,15 +232,46 @@ class EventStore:
         except SQLAlchemyError:
             return False
 
+    def _write_failed(self, what: str, exc: SQLAlchemyError) -> StoreError:
+        """Remember and log why a write failed; the error to raise."""
+        self.write_error = f"{what}: {type(exc).__name__}: {getattr(exc, 'orig', None) or exc}"
+        log.error("event store %s: %s", self._where(), self.write_error)
+        return StoreError(f"event store {self._where()}: {what} ({type(exc).__name__})",
+                          public=f"the event store refused the write; {what}")
+
+    def probe_write(self) -> bool:
+        """Whether a write works now: a batch row inserted and rolled back (nothing stays);
+        a failure is remembered and logged like a failed write."""
+        try:
+            with self.engine.connect() as conn, conn.begin() as tx:
+                conn.execute(batches.insert().values(idempotency_key="readyz-probe",
+                                                     n_events=0, received_at=time.time()))
+                tx.rollback()
+        except SQLAlchemyError as exc:
+            self._write_failed("probe write failed", exc)
+            return False
+        self.write_error = None
+        return True
+
+    def writable(self) -> bool:
+        """Whether writes work: true unless the last write failed and a probe write fails
+        too (for ``/readyz``)."""
+        return self.write_error is None or self.probe_write()
+
     # ------------------------------------------------------------------ events
     def add_events(self, batch: Sequence[Event], idempotency_key: str | None = None,
-                   now: float | None = None) -> BatchResult:
+                   now: float | None = None, scope: str = "") -> BatchResult:
         """Store ``batch`` in one committed transaction; returns when it is durable.
 
-        With an ``idempotency_key`` already stored, nothing is written and the result has
-        ``duplicate=True`` and the first batch's size. Events without a timestamp get ``now``.
+        An ``idempotency_key`` is ``scope``'s own (the sending API key). Already stored with
+        the same events: nothing is written and the result has ``duplicate=True`` and the
+        first batch's size; with other events: :class:`IdempotencyConflict`. Events without
+        a timestamp get ``now``.
         """
         now = time.time() if now is None else now
+        digest = batch_digest(batch) if idempotency_key is not None else None
+        if idempotency_key is not None:
+            idempotency_key = scoped_key(scope, idempotency_key)
         for pos, ev in enumerate(batch):
             if ev.type not in EVENT_TYPES:
                 raise DataError(f"event {pos}: field 'type' is {ev.type!r}, expected one of "
@@ -191,19 +284,23 @@ class EventStore:
             with self.engine.begin() as conn:
                 if idempotency_key is not None:
                     conn.execute(batches.insert().values(
-                        idempotency_key=idempotency_key, n_events=len(rows), received_at=now))
+                        idempotency_key=idempotency_key, n_events=len(rows), received_at=now,
+                        payload_sha256=digest))
                 if rows:
                     conn.execute(events.insert(), rows)
-        except IntegrityError:
+        except IntegrityError as exc:
             if idempotency_key is None:
-                raise
+                raise self._write_failed("batch not stored", exc) from None
             with self.engine.connect() as conn:
-                first = conn.execute(sa.select(batches.c.n_events).where(
-                    batches.c.idempotency_key == idempotency_key)).scalar_one()
-            return BatchResult(n_events=int(first), duplicate=True)
+                first = conn.execute(sa.select(batches.c.n_events, batches.c.payload_sha256)
+                                     .where(batches.c.idempotency_key == idempotency_key)).one()
+            if first.payload_sha256 != digest:
+                raise IdempotencyConflict("idempotency key already used with other events; "
+                                          "send a new key for a new batch") from None
+            return BatchResult(n_events=int(first.n_events), duplicate=True)
         except SQLAlchemyError as exc:
-            raise StoreError(f"event store {self._where()}: batch not stored "
-                             f"({type(exc).__name__})") from None
+            raise self._write_failed("batch not stored", exc) from None
+        self.write_error = None
         return BatchResult(n_events=len(rows), duplicate=False)
 
     def user_events(self, user_id: str, limit: int = 500) -> UserEvents:
@@ -241,15 +338,26 @@ class EventStore:
 
     # ------------------------------------------------------------------ served lists
     def log_served(self, request_id: str, user_id: str, item_ids: Sequence[str],
-                   propensities: Sequence[float], now: float | None = None) -> None:
-        """Record one served list with each slot's propensity (for off-policy evaluation)."""
+                   propensities: Sequence[float], now: float | None = None,
+                   max_rows: int | None = None, max_age_s: float | None = None) -> None:
+        """Record one served list with each slot's propensity (for off-policy evaluation),
+        then drop slots older than ``max_age_s`` and all but the latest ``max_rows``."""
         now = time.time() if now is None else now
         rows = [{"request_id": request_id, "user_id": user_id, "item_id": item,
                  "position": pos, "propensity": float(p), "served_at": now}
                 for pos, (item, p) in enumerate(zip(item_ids, propensities, strict=True))]
-        if rows:
+        if not rows:
+            return
+        try:
             with self.engine.begin() as conn:
                 conn.execute(served.insert(), rows)
+                if max_age_s is not None:
+                    conn.execute(served.delete().where(served.c.served_at < now - max_age_s))
+                if max_rows is not None:  # ids grow with time: keep the latest max_rows
+                    last = conn.execute(sa.select(sa.func.max(served.c.id))).scalar_one()
+                    conn.execute(served.delete().where(served.c.id <= last - max_rows))
+        except SQLAlchemyError as exc:
+            raise self._write_failed("served list not logged", exc) from None
 
     def served_log(self) -> pd.DataFrame:
         """Every served slot: ``request_id, user_id, item_id, position, propensity,
