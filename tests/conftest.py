@@ -53,3 +53,10 @@ def planted_frame(n_users: int = 60, n_items: int = 40, n_groups: int = 4,
 def planted() -> Dataset:
     """A small explicit dataset with planted group structure and string IDs."""
     return Dataset.from_frame(planted_frame(), name="planted")
+
+
+def planted_with_catalogue() -> Dataset:
+    """``planted`` with its item catalogue from an item table, as DP training needs."""
+    frame = planted_frame()
+    ids = sorted(frame["item_id"].unique(), key=lambda s: int(s[1:]))
+    return Dataset.from_frame(frame, items=pd.DataFrame({"item_id": ids}), name="planted")

@@ -162,6 +162,22 @@ def test_audit_privacy(capsys, tmp_path, files) -> None:
     assert "membership" in (out / "privacy.html").read_text().lower()
 
 
+def test_audit_privacy_compares_the_dp_models_and_advises(capsys, tmp_path, files) -> None:
+    out = tmp_path / "audit"
+    code, _, err = run(capsys, "audit", "privacy", "--interactions", files["interactions"],
+                       "--model", "popularity", "--dp-curve", "--out", out)
+    assert code == 2 and "public source" in err  # no item table: no DP training
+    code, printed, err = run(capsys, "audit", "privacy", "--interactions",
+                             files["interactions"], "--items", files["items"], "--model",
+                             "popularity", "--dp-curve", "--out", out)
+    assert code == 0, err
+    for text in ("dp_ease", "dp_popularity", "user (entire history)", "state.B",
+                 "state.item_scores", "which DP model to release", "outside the guarantee"):
+        assert text in printed, text
+    result = json.loads((out / "privacy.json").read_text())
+    assert [a["epsilon"] for a in result["advice"]] == [1.0, 2.0, 4.0, 8.0]
+
+
 def test_forget_with_training_data_for_models_that_need_it(capsys, tmp_path, files) -> None:
     model = tmp_path / "mf"
     code, _, err = run(capsys, "train", "--interactions", files["interactions"], "--model", "mf",

@@ -6,6 +6,7 @@ import gzip
 import logging
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -180,9 +181,19 @@ def test_side_tables_join_the_index(tmp_path):
     items = pd.DataFrame({"item_id": ["j", "i"], "title": ["J", "I"]})
     users = pd.DataFrame({"user_id": ["u"], "gender": ["F"]})
     ds = readers.read_interactions(path, items=items, users=users).dataset
-    assert ds.item_index.ids.tolist() == ["i", "j"]
-    assert ds.items["title"].tolist() == ["I", "J"]
+    assert ds.item_index.ids.tolist() == ["j", "i"]  # the table's order, not the data's
+    assert ds.items["title"].tolist() == ["J", "I"]
     assert ds.users["gender"].tolist() == ["F"]
+    assert ds.public_catalogue and ds.filter(np.zeros(1, bool)).public_catalogue
+
+
+def test_an_item_outside_the_table_makes_the_catalogue_private(tmp_path):
+    path = write(tmp_path / "r.csv", "user_id,item_id\nu,i\nv,k\n")
+    items = pd.DataFrame({"item_id": ["j", "i"], "title": ["J", "I"]})
+    ds = readers.read_interactions(path, items=items).dataset
+    assert ds.item_index.ids.tolist() == ["j", "i", "k"]
+    assert not ds.public_catalogue
+    assert not readers.read_interactions(path).dataset.public_catalogue
 
 
 def test_load_train_test_shares_one_index(tmp_path, caplog):

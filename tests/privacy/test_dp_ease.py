@@ -1,4 +1,4 @@
-"""DP-EASE: the model contract, the accountant and the mechanism's noise scale."""
+"""DP-EASE: the model contract, the accountant, the mechanism's noise scale and clipping."""
 
 from __future__ import annotations
 
@@ -11,18 +11,28 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from tests.conftest import planted_with_catalogue
 from tests.models.contract import ModelContract
 from trustrec.data import Dataset
 from trustrec.errors import ConfigError
 from trustrec.models import Recommender, create_model
 from trustrec.models.dp_accounting import gaussian_delta, gaussian_sigma
-from trustrec.models.dp_ease import clip_rows, sensitivity, symmetric_noise
+from trustrec.models.dp_ease import add_symmetric_noise, sensitivity
+from trustrec.models.dp_input import clipped_input
+from trustrec.privacy.unlearning import without_users
+
+
+@pytest.fixture
+def planted() -> Dataset:
+    """The planted data with a public item catalogue (DP training refuses it without)."""
+    return planted_with_catalogue()
 
 
 class TestDpEase(ModelContract):
     model_name = "dp_ease"
     params: ClassVar[dict[str, Any]] = {"l2": 50.0, "epsilon": 4.0, "max_items_per_user": 20,
                                         "threads": 1}
+    deterministic = False
 
 
 @pytest.mark.parametrize(("eps", "delta"), [(0.5, 1e-5), (1.0, 1e-5), (8.0, 1e-6)])
@@ -58,18 +68,30 @@ def test_fitted_noise_follows_the_accountant(planted: Dataset, tmp_path) -> None
 
 
 def test_symmetric_noise_has_the_requested_scale() -> None:
-    noise = symmetric_noise(400, 3.0, np.random.default_rng(0))
+    noise = np.zeros((400, 400))
+    add_symmetric_noise(noise, 3.0)
     np.testing.assert_array_equal(noise, noise.T)
     assert np.std(noise) == pytest.approx(3.0, rel=0.02)
 
 
 def test_clipping_keeps_at_most_m_items_of_each_user(planted: Dataset) -> None:
     x = planted.csr
-    clipped = clip_rows(x, 4, np.random.default_rng(0))
+    ids = planted.user_index.ids, planted.item_index.ids
+    clipped = clipped_input(x, *ids, 4, seed=0)
     assert np.diff(clipped.indptr).max() == 4
     assert (clipped - clipped.multiply(x > 0)).nnz == 0  # a subset of each user's items
     assert np.all(clipped.data == 1.0)
-    assert sp.linalg.norm(clip_rows(x, 100, np.random.default_rng(0)) - (x > 0)) == 0
+    assert sp.linalg.norm(clipped_input(x, *ids, 100, seed=0) - (x > 0)) == 0
+    assert (clipped_input(x, *ids, 4, seed=1) != clipped).nnz > 0  # the seed picks them
+
+
+def test_a_users_clipping_does_not_depend_on_the_other_users(planted: Dataset) -> None:
+    """With one shared random stream, removing user 0 would change which items every later
+    user keeps: the neighbouring clipped matrices would differ in many rows, not one."""
+    rest = without_users(planted, np.array([0]))
+    full = clipped_input(planted.csr, planted.user_index.ids, planted.item_index.ids, 4, 0)
+    less = clipped_input(rest.csr, rest.user_index.ids, rest.item_index.ids, 4, 0)
+    assert (full[1:] != less).nnz == 0
 
 
 def test_infinite_epsilon_is_clipped_noiseless_ease(planted: Dataset) -> None:

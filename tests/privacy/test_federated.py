@@ -63,3 +63,14 @@ def test_clipping_and_noise(trained) -> None:
     assert all(m["num_examples"] == 1 for m in noisy.messages)
     with pytest.raises(ConfigError, match="needs clip"):
         FederatedConfig(noise_multiplier=1.0)
+
+
+def test_server_noise_is_not_replayable(trained) -> None:
+    """Same data, same seed: the noisy factors differ (OS CSPRNG), the noiseless agree."""
+    data = trained[0]
+    noisy, plain = (FederatedConfig(factors=4, rounds=2, clients=3, clip=0.1,
+                                    noise_multiplier=m) for m in (1.0, 0.0))
+    first, second = (train_federated(data, noisy).model.item_factors_ for _ in range(2))
+    assert not np.array_equal(first, second)
+    np.testing.assert_array_equal(train_federated(data, plain).model.item_factors_,
+                                  train_federated(data, plain).model.item_factors_)

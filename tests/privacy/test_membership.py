@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 
 from trustrec.data import synthetic
-from trustrec.privacy.audit import audit_membership, privacy_audit, unlearning_audit
+from trustrec.privacy.audit import (
+    CURVE_EPSILONS,
+    DP_MODELS,
+    audit_membership,
+    privacy_audit,
+    release_advice,
+    unlearning_audit,
+)
 from trustrec.privacy.membership import (
     attack_metrics,
     fit_logistic,
@@ -64,3 +73,28 @@ def test_privacy_audit_report_rows(data) -> None:
     report = privacy_audit(data, "itemknn", {"k": 20})
     assert [r["attack"].split(" ")[0] for r in report.rows()] == ["threshold", "shadow"]
     assert report.to_dict()["dp_curve"] == []
+
+
+def test_dp_curve_puts_both_dp_models_side_by_side_and_advises() -> None:
+    data = synthetic.generate(n_users=160, n_items=80, n_interactions=3200, seed=2)
+    report = privacy_audit(data, "popularity", dp_curve_too=True)
+    assert {(r["model"], r["epsilon"]) for r in report.dp_curve} == {
+        (m, e) for m in DP_MODELS for e in CURVE_EPSILONS}
+    for row in report.dp_curve:
+        assert row["unit"] == "user (entire history)" and "index.item_ids" in row["releases"]
+    assert [a["epsilon"] for a in report.advice] == [1.0, 2.0, 4.0, 8.0]
+    for advice in report.advice:
+        ndcg = {r["model"]: r["ndcg@10"] for r in report.dp_curve
+                if r["epsilon"] == advice["epsilon"]}
+        assert advice["release"] == max(ndcg, key=ndcg.get)
+        assert advice["instead_of"] == min(ndcg, key=ndcg.get)
+
+
+def test_release_advice_picks_the_better_model_per_epsilon() -> None:
+    curve = [{"model": "a", "epsilon": 1.0, "ndcg@10": 0.2},
+             {"model": "b", "epsilon": 1.0, "ndcg@10": 0.1},
+             {"model": "a", "epsilon": 8.0, "ndcg@10": 0.2},
+             {"model": "b", "epsilon": 8.0, "ndcg@10": 0.3},
+             {"model": "b", "epsilon": math.inf, "ndcg@10": 0.5}]
+    assert [(r["epsilon"], r["release"], r["instead_of"]) for r in release_advice(curve)] == [
+        (1.0, "a", "b"), (8.0, "b", "a")]

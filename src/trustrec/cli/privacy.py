@@ -184,6 +184,12 @@ def forget(
               f"interactions → {target}")
 
 
+def _epsilon_as_text(row: dict) -> dict:
+    """A DP-curve or advice row for the terminal, ε written as text (1, 2, …, ∞)."""
+    eps = row["epsilon"]
+    return {**row, "epsilon": "∞ (not private)" if eps == float("inf") else f"{eps:g}"}
+
+
 @audit_app.command("privacy")
 @user_errors
 def audit_privacy(
@@ -192,9 +198,13 @@ def audit_privacy(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder for privacy.json and the "
                                           "report.")],
     param: ParamOpt = None,
+    items: Annotated[Path | None, typer.Option(
+        help="Item table (item_id,…): the public catalogue --dp-curve needs (a MovieLens "
+             "folder brings its own).")] = None,
     dp_curve: Annotated[bool, typer.Option(
         "--dp-curve",
-        help="Also run the DP-EASE utility/privacy curve.")] = False,
+        help="Also compare DP-EASE and DP popularity at ε = 1, 2, 4, 8 (and ∞) and advise "
+             "which one to release (needs a public item table).")] = False,
     k: Annotated[int, typer.Option(min=1, help="Recommendation list length.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
@@ -202,17 +212,23 @@ def audit_privacy(
 ) -> None:
     """Membership-inference audit of a model (threshold and shadow-model attacks)."""
     from trustrec.experiment import parse_params
-    from trustrec.privacy.audit import privacy_audit
+    from trustrec.privacy.audit import ADVICE_NOTE, privacy_audit
     from trustrec.report.html import Report
     from trustrec.report.privacy import privacy_section
 
-    dataset = load_data(interactions, columns, duplicates)
+    dataset = load_data(interactions, columns, duplicates, items)
     result = privacy_audit(dataset, model, parse_params(param or []), k=k, seed=seed,
                            dp_curve_too=dp_curve,
                            on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "privacy.json").write_text(json.dumps(result.to_dict(), indent=2))
     print_table(f"membership inference on {model}", result.rows())
+    if result.dp_curve:
+        print_table("DP models (δ = 1e-5): utility, attacks, unit of the guarantee and what "
+                    "the artifact releases", [_epsilon_as_text(r) for r in result.dp_curve])
+        print_table("which DP model to release at each ε",
+                    [_epsilon_as_text(r) for r in result.advice])
+        out.print(ADVICE_NOTE)
     report = Report(title=f"trustrec privacy audit: {model}")
     report.add(privacy_section(result))
     out.print(f"wrote {out_dir / 'privacy.json'} and {report.write(out_dir, 'privacy.html')} "

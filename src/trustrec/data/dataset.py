@@ -30,8 +30,11 @@ class Dataset:
     ``user``/``item`` are int32 indices into ``user_index``/``item_index``; ``value`` is a
     float32 rating (explicit) or weight (implicit, usually 1). ``items`` and ``users`` are
     optional side tables aligned with the indices (row ``i`` describes index ``i``), with an
-    ``item_id`` / ``user_id`` column. Every operation returns a new ``Dataset`` that shares
-    the indices, so train and test splits of one dataset live in one index space.
+    ``item_id`` / ``user_id`` column. ``public_catalogue`` is true when the item index is
+    exactly an item table given to :meth:`from_frame` (its IDs in its order), so that it does
+    not depend on the interactions: what differentially private training needs. Every
+    operation returns a new ``Dataset`` that shares the indices, so train and test splits of
+    one dataset live in one index space.
     """
 
     user: np.ndarray
@@ -45,6 +48,7 @@ class Dataset:
     explicit: bool = True
     rating_scale: tuple[float, float] | None = None
     name: str = "dataset"
+    public_catalogue: bool = False
 
     def __post_init__(self) -> None:
         n = len(self.user)
@@ -89,7 +93,10 @@ class Dataset:
         """Build a dataset from a clean interactions frame (see ``trustrec.data.validate``).
 
         Items listed in ``items`` but absent from ``frame`` join the item index (cold items);
-        likewise for ``users``. Missing ``value_col`` means implicit feedback (value 1).
+        likewise for ``users``. With ``items`` the item index starts with the table's IDs in
+        the table's order; when no interaction names an item outside the table the index is
+        the table alone (``public_catalogue``). Missing ``value_col`` means implicit
+        feedback (value 1).
         """
         for col in (user_col, item_col):
             if col not in frame.columns:
@@ -99,12 +106,13 @@ class Dataset:
         if users is not None:
             user_ids = np.concatenate([user_ids, users["user_id"].to_numpy()]) if len(users) \
                 else user_ids
-        if items is not None:
-            item_ids = np.concatenate([item_ids, items["item_id"].to_numpy()]) if len(items) \
-                else item_ids
+        n = len(frame)
+        table_items = 0 if items is None else len(items)
+        if table_items:  # the table first: its order, not the interactions', sets the index
+            item_ids = np.concatenate([items["item_id"].to_numpy(), item_ids])
         user_index, user_codes = IdIndex.factorize(user_ids)
         item_index, item_codes = IdIndex.factorize(item_ids)
-        n = len(frame)
+        item_codes = item_codes[table_items:]
         has_value = value_col is not None and value_col in frame.columns
         value = frame[value_col].to_numpy(np.float32) if has_value else np.ones(n, np.float32)
         ts = None
@@ -122,6 +130,7 @@ class Dataset:
             explicit=has_value if explicit is None else explicit,
             rating_scale=rating_scale,
             name=name,
+            public_catalogue=items is not None and len(item_index) == table_items,
         )
 
     def with_interactions(
@@ -138,6 +147,7 @@ class Dataset:
             user_index=self.user_index, item_index=self.item_index,
             items=self.items, users=self.users, explicit=self.explicit,
             rating_scale=self.rating_scale, name=name or self.name,
+            public_catalogue=self.public_catalogue,
         )
 
     # ------------------------------------------------------------------ views

@@ -303,6 +303,7 @@ def generate(
         item_index=IdIndex(items["item_id"].to_numpy()),
         items=items, users=users, explicit=explicit,
         rating_scale=(1.0, 5.0) if explicit else None, name=name,
+        public_catalogue=True,  # the generated item table is the catalogue
     )
 
 

@@ -10,6 +10,7 @@ verified manifest — lives here once.
 from __future__ import annotations
 
 import logging
+import math
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -45,6 +46,10 @@ class Recommender:
     config_class: ClassVar[type[Config]] = Config
     #: True for models whose ``predict`` estimates ratings on the training scale.
     predicts_ratings: ClassVar[bool] = False
+    #: False for models whose artifact is a differentially private release: ``save`` then
+    #: writes no training user IDs, histories, user count, rating mean or data fingerprint,
+    #: and the loaded model serves histories given at call time (``score_history``).
+    stores_training_users: ClassVar[bool] = True
 
     def __init__(self, config: Config | None = None, **params: Any) -> None:
         if config is not None and not isinstance(config, self.config_class):
@@ -272,23 +277,26 @@ class Recommender:
         and what an encrypted save encrypts (no plaintext on disk)."""
         self._check_fitted()
         arrays = {f"state.{k}": v for k, v in self._state().items()}
-        arrays.update({
-            "index.user_ids": self.user_index_.ids,
-            "index.item_ids": self.item_index_.ids,
-            "seen.indptr": self.seen_.indptr.astype(np.int64),
-            "seen.indices": self.seen_.indices.astype(np.int32),
-        })
-        manifest = {
+        arrays["index.item_ids"] = self.item_index_.ids
+        manifest: dict[str, Any] = {
             "model": self.name,
             "config": self.config.to_dict(),
             "trustrec_version": __version__,
-            "dataset_fingerprint": self.fingerprint_,
-            "n_users": self.n_users_,
             "n_items": self.n_items_,
-            "train_mean": self.train_mean_,
-            "user_id_kind": self.user_index_.kind,
             "item_id_kind": self.item_index_.kind,
         }
+        if self.stores_training_users:
+            arrays.update({
+                "index.user_ids": self.user_index_.ids,
+                "seen.indptr": self.seen_.indptr.astype(np.int64),
+                "seen.indices": self.seen_.indices.astype(np.int32),
+            })
+            manifest.update({
+                "dataset_fingerprint": self.fingerprint_,
+                "n_users": self.n_users_,
+                "train_mean": self.train_mean_,
+                "user_id_kind": self.user_index_.kind,
+            })
         extra = self._manifest_extra()
         if extra:
             manifest["extra"] = extra
@@ -322,20 +330,27 @@ class Recommender:
         try:
             config = model_cls.config_class.from_params(manifest.get("config", {}), model=name)
             model = model_cls(config)
-            model.user_index_ = IdIndex(arrays.pop("index.user_ids"), manifest["user_id_kind"])
             model.item_index_ = IdIndex(arrays.pop("index.item_ids"), manifest["item_id_kind"])
-            model.n_users_, model.n_items_ = int(manifest["n_users"]), int(manifest["n_items"])
+            model.n_items_ = int(manifest["n_items"])
+            if model_cls.stores_training_users:
+                model.user_index_ = IdIndex(arrays.pop("index.user_ids"),
+                                            manifest["user_id_kind"])
+                model.n_users_ = int(manifest["n_users"])
+                indptr, indices = arrays.pop("seen.indptr"), arrays.pop("seen.indices")
+                model.train_mean_ = float(manifest["train_mean"])
+                model.fingerprint_ = str(manifest["dataset_fingerprint"])
+            else:  # a DP release: no training users, histories or raw statistics
+                model.user_index_ = IdIndex(np.empty(0, np.int64))
+                model.n_users_, indptr, indices = 0, np.zeros(1, np.int64), np.empty(0, np.int32)
+                model.train_mean_, model.fingerprint_ = math.nan, ""
             if (len(model.user_index_), len(model.item_index_)) != (model.n_users_,
                                                                      model.n_items_):
                 raise ArtifactError(f"{path}: index sizes differ from the manifest")
-            indptr, indices = arrays.pop("seen.indptr"), arrays.pop("seen.indices")
             model.seen_ = sp.csr_matrix(
                 (np.ones(len(indices), np.float32), indices, indptr),
                 shape=(model.n_users_, model.n_items_))
             model.item_popularity_ = np.bincount(
                 indices, minlength=model.n_items_).astype(np.float32)
-            model.train_mean_ = float(manifest["train_mean"])
-            model.fingerprint_ = str(manifest["dataset_fingerprint"])
             state = {k.removeprefix("state."): v for k, v in arrays.items()}
             model._load_state(state)
             model._load_manifest_extra(dict(manifest.get("extra") or {}))

@@ -2,21 +2,26 @@
 
 EASE learns only from the Gram matrix ``G = XᵀX``. The mechanism:
 
-1. **Clipping**: each user keeps at most ``max_items_per_user`` interactions (a uniform
-   random sample, binary values). Adding or removing one user then changes G by ``x xᵀ``
-   whose upper triangle (diagonal included) has L2 norm ``√(c(c+1)/2) ≤ √(m(m+1)/2) = Δ``
-   for ``c ≤ m`` items.
-2. **Noise**: i.i.d. ``N(0, σ²)`` on the upper triangle of G (mirrored onto the lower one),
-   with σ from the analytic Gaussian mechanism for (``epsilon``, ``delta``) and sensitivity Δ
+1. **Public catalogue**: the items (rows and columns of G) come from a public item table,
+   never from the interactions (:mod:`trustrec.models.dp_input`).
+2. **Clipping**: each user keeps at most ``max_items_per_user`` interactions (binary
+   values), a uniform sample fixed by a keyed hash of (``seed``, user ID, item ID), so one
+   user's choice never depends on who else is in the data. Adding or removing one user
+   then changes G by ``x xᵀ`` whose upper triangle (diagonal included) has L2 norm
+   ``√(c(c+1)/2) ≤ √(m(m+1)/2) = Δ`` for ``c ≤ m`` items.
+3. **Noise**: i.i.d. ``N(0, σ²)`` on the upper triangle of G (mirrored onto the lower one),
+   drawn from the OS CSPRNG (:mod:`trustrec.models.dp_noise`), never from the seed, with σ
+   from the analytic Gaussian mechanism for (``epsilon``, ``delta``) and sensitivity Δ
    (:func:`trustrec.models.dp_accounting.gaussian_sigma`). This release is (ε, δ)-DP with
    respect to adding or removing one user's entire history.
-3. **Post-processing** (free under DP): projection of the noisy G onto the positive
-   semi-definite cone, a ridge ``l2 + noise_ridge · 2σ√n`` (2σ√n is the spectral norm of
-   the noise; item count n is public) and the EASE closed form.
+4. **Post-processing** (free under DP): the noisy diagonal (clipped item counts plus noise)
+   is the popularity served to empty histories; projection of the noisy G onto the
+   positive semi-definite cone, a ridge ``l2 + noise_ridge · 2σ√n`` (2σ√n is the spectral
+   norm of the noise; the item count n is public) and the EASE closed form give B.
 
-The guarantee covers the weights B (``weights_``), which is what is shared or published;
-the saved artifact also stores each user's own training items to mask them when serving
-that user, as every trustrec model does. ``epsilon = inf`` gives clipped, noiseless EASE.
+The whole budget goes to G; the artifact holds B, the noisy popularity and the public
+catalogue, and nothing about the training users (:mod:`trustrec.models.dp_release`).
+``epsilon = inf`` gives clipped, noiseless EASE (not private).
 """
 
 from __future__ import annotations
@@ -32,7 +37,16 @@ from threadpoolctl import threadpool_limits
 from trustrec.errors import ModelError
 from trustrec.models.config import require
 from trustrec.models.dp_accounting import gaussian_sigma
-from trustrec.models.ease import Ease, EaseConfig, gram, spd_inverse_inplace
+from trustrec.models.dp_input import clipped_input
+from trustrec.models.dp_noise import secure_normal
+from trustrec.models.dp_release import USER_LEVEL, PrivateRelease, statement
+from trustrec.models.ease import (
+    Ease,
+    EaseConfig,
+    _symmetrize_from_upper,
+    gram,
+    spd_inverse_inplace,
+)
 from trustrec.models.registry import register
 
 
@@ -40,7 +54,8 @@ from trustrec.models.registry import register
 class DpEaseConfig(EaseConfig):
     """EASE's parameters plus ``epsilon`` (> 0, ``inf``: no noise) and ``delta`` (in (0, 1))
     of the user-level guarantee, ``max_items_per_user`` (the clipping bound m),
-    ``noise_ridge`` (≥ 0, extra ridge per unit of noise spectral norm) and ``seed``."""
+    ``noise_ridge`` (≥ 0, extra ridge per unit of noise spectral norm) and ``seed`` (which
+    items clipping keeps; never the noise)."""
 
     l2: float = 300.0
     dropout: float = 0.0
@@ -64,28 +79,21 @@ class DpEaseConfig(EaseConfig):
         require(self.seed >= 0, "dp_ease", "seed", "≥ 0", self.seed)
 
 
-def clip_rows(x: sp.csr_matrix, max_items: int, rng: np.random.Generator) -> sp.csr_matrix:
-    """Binary ``x`` with at most ``max_items`` uniformly sampled entries left in each row."""
-    rows = np.repeat(np.arange(x.shape[0]), np.diff(x.indptr))
-    order = np.lexsort((rng.random(x.nnz), rows))  # random order within each row
-    rank = np.empty(x.nnz, dtype=np.int64)
-    rank[order] = np.arange(x.nnz) - np.repeat(x.indptr[:-1], np.diff(x.indptr))
-    keep = rank < max_items
-    out = sp.csr_matrix((np.ones(int(keep.sum()), np.float32), (rows[keep], x.indices[keep])),
-                        shape=x.shape)
-    out.sort_indices()
-    return out
-
-
 def sensitivity(max_items: int) -> float:
     """L2 sensitivity of the Gram matrix's upper triangle to one user with ≤ m items."""
     return math.sqrt(max_items * (max_items + 1) / 2.0)
 
 
-def symmetric_noise(n: int, sigma: float, rng: np.random.Generator) -> np.ndarray:
-    """An n × n symmetric matrix with i.i.d. ``N(0, σ²)`` entries on and above the diagonal."""
-    z = np.triu(rng.normal(0.0, sigma, size=(n, n)))
-    return z + np.triu(z, 1).T
+def add_symmetric_noise(g: np.ndarray, sigma: float) -> None:
+    """Add i.i.d. ``N(0, σ²)`` CSPRNG noise to the upper triangle (diagonal included) of the
+    symmetric C-order ``g`` and mirror it onto the lower one, in place."""
+    n = g.shape[0]
+    noise = secure_normal(n * (n + 1) // 2, sigma)
+    offset = 0
+    for i in range(n):
+        g[i, i:] += noise[offset:offset + n - i]
+        offset += n - i
+    _symmetrize_from_upper(g)
 
 
 def psd_projection(a: np.ndarray) -> np.ndarray:
@@ -95,36 +103,50 @@ def psd_projection(a: np.ndarray) -> np.ndarray:
 
 
 @register
-class DpEase(Ease):
+class DpEase(PrivateRelease, Ease):
     """EASE trained on a clipped, Gaussian-noised Gram matrix: (ε, δ)-DP per user."""
 
     name = "dp_ease"
     config_class = DpEaseConfig
 
-    @property
-    def privacy_(self) -> dict[str, float | str]:
-        """The guarantee: mechanism, ε, δ, the clipping bound, sensitivity and noise σ."""
-        self._check_fitted()
+    def _privacy(self) -> dict[str, Any]:
         cfg = self.config
         m = cfg.max_items_per_user
-        return {"mechanism": "analytic gaussian on the Gram matrix, user-level "
-                             "(add/remove one user)",
-                "epsilon": cfg.epsilon, "delta": cfg.delta, "max_items_per_user": m,
-                "sensitivity": sensitivity(m), "sigma": self.sigma_}
+        return statement(
+            mechanism="analytic Gaussian mechanism on the clipped Gram matrix XᵀX",
+            epsilon=cfg.epsilon, delta=cfg.delta, unit="user (entire history)",
+            neighbouring=USER_LEVEL,
+            budget="all of (ε, δ) to the Gram matrix's upper triangle; everything released "
+                   "is computed from the noisy matrix (post-processing)",
+            released={
+                "state.B": "item-item weights: PSD projection, ridge and EASE solve of the "
+                           "noisy Gram matrix",
+                "state.popularity": "scores for empty histories: the noisy Gram matrix's "
+                                    "diagonal (clipped item counts plus noise)",
+                "index.item_ids": "the public item catalogue (an input, not computed from "
+                                  "the interactions)",
+                "config": "the hyper-parameters (public; see docs/privacy.md on choosing "
+                          "them without the private data)",
+            },
+            max_items_per_user=m, sensitivity=sensitivity(m), sigma=self.sigma_)
 
     def _fit_weights(self, x: sp.csr_matrix) -> np.ndarray:
         with threadpool_limits(limits=self.config.threads or None, user_api="blas"):
             return self._private_weights(x)
 
     def _private_weights(self, x: sp.csr_matrix) -> np.ndarray:
+        """B from the noisy Gram matrix; also sets the noisy popularity (its diagonal)."""
         cfg = self.config
-        rng = np.random.default_rng(cfg.seed)
-        clipped = clip_rows(x, cfg.max_items_per_user, rng)
+        clipped = clipped_input(x, self.user_index_.ids, self.item_index_.ids,
+                                cfg.max_items_per_user, cfg.seed)
         g = gram(clipped, np.float64)
         n = g.shape[0]
         self.sigma_ = gaussian_sigma(cfg.epsilon, cfg.delta, sensitivity(cfg.max_items_per_user))
         if self.sigma_ > 0:
-            g = psd_projection(g + symmetric_noise(n, self.sigma_, rng))
+            add_symmetric_noise(g, self.sigma_)
+        self.item_popularity_ = np.diagonal(g).astype(np.float32)  # never the raw counts
+        if self.sigma_ > 0:
+            g = psd_projection(g)
         l2 = cfg.l2 + cfg.noise_ridge * 2.0 * self.sigma_ * math.sqrt(n)
         lam = l2 + cfg.dropout / (1.0 - cfg.dropout) * np.diagonal(g)
         np.einsum("ii->i", g)[:] += lam
@@ -136,11 +158,13 @@ class DpEase(Ease):
         np.fill_diagonal(b, 0.0 if cfg.zero_diagonal else 1.0 - p_diag * lam)
         return b.astype(np.float32)
 
-    def _manifest_extra(self) -> dict[str, Any]:
-        return {"privacy": self.privacy_}
+    def _weights_state(self) -> dict[str, np.ndarray]:
+        return {"B": self.weights_, "popularity": self.item_popularity_}
 
-    def _load_manifest_extra(self, extra: dict[str, Any]) -> None:
-        try:
-            self.sigma_ = float(extra["privacy"]["sigma"])
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"manifest field extra.privacy.sigma missing ({exc})") from None
+    def _load_state(self, arrays: dict[str, np.ndarray]) -> None:
+        super()._load_state(arrays)
+        popularity = arrays["popularity"]
+        if popularity.shape != (self.n_items_,) or popularity.dtype != np.float32:
+            raise ValueError(f"popularity has shape {popularity.shape} and dtype "
+                             f"{popularity.dtype}, expected ({self.n_items_},) float32")
+        self.item_popularity_ = popularity

@@ -15,17 +15,24 @@ mean); ``predict`` then estimates ratings and ``predicts_ratings`` is true.
 Early stopping watches NDCG@10 (implicit; full ranking) or −RMSE (rating) on a per-user
 random ``validation`` share of the training data (:func:`trustrec.data.split.validation_split`).
 
-**Differential privacy** (``dp_epsilon`` > 0): DP-SGD through Opacus
-(``PrivacyEngine.make_private_with_epsilon``, RDP accountant): per-example gradients
-clipped to ``dp_max_grad_norm``, Gaussian noise calibrated so that the whole run of
-``epochs`` epochs with Poisson-sampled batches is (``dp_epsilon``, ``dp_delta``)-DP. The
-guarantee is *example-level over the training rows* (one (user, item, label) row, with
-negatives drawn once before training), **not** user-level: a user with many interactions
-is protected less than the ε suggests. With DP there is no validation split and no early
-stopping (choosing an epoch on held-out private data is not covered by the accounting); a
-time budget may stop training early, which only spends less ε. After fitting,
-``model.privacy_`` holds the mechanism, the ε actually spent, δ, noise multiplier, clipping
-norm and accountant; ``save`` writes it into the manifest (``extra.privacy``).
+**Differential privacy** (``dp_epsilon`` > 0, ``task=implicit``): DP-SGD with Opacus'
+per-sample clipping (``dp_max_grad_norm``) and RDP accountant, noise and Poisson batches
+from the OS CSPRNG (:mod:`trustrec.models.dp_sgd`); the noise is calibrated so that
+``epochs`` epochs spend (``dp_epsilon``, ``dp_delta``). **The unit is one interaction**:
+each training example is one (user, item) pair together with its ``negatives`` negative
+items, drawn by a keyed hash of (seed, user, item) among all other items (so an example
+depends on its own interaction alone; a negative may be another item the user has), and
+its whole gradient is clipped at once. Neighbouring datasets differ by one interaction of
+a user on the public roster. A user with c interactions is protected only at
+(c·ε, c·e^{(c−1)ε}·δ) by group privacy: not comparable with the user-level ε of
+``dp_ease`` and ``dp_popularity``. The item catalogue must be public
+(:mod:`trustrec.models.dp_input`); the user roster (IDs, embeddings rows) and the stored
+training histories (used to mask seen items) are outside the guarantee, as the manifest
+says. No validation split and no early stopping (choosing an epoch on held-out private
+data is not covered); a time budget may stop training early, which only spends less ε.
+After fitting, ``model.privacy_`` states the mechanism, unit, group bound, ε spent, δ,
+noise multiplier and what the artifact releases; ``save`` writes it into the manifest
+(``extra.privacy``).
 """
 
 from __future__ import annotations
@@ -43,9 +50,10 @@ from torch import nn
 
 from trustrec.data.dataset import Dataset
 from trustrec.data.split import validation_split
-from trustrec.errors import ConfigError
 from trustrec.models.base import Recommender
 from trustrec.models.config import require
+from trustrec.models.dp_input import keyed_draws, record_keys, require_public_catalogue
+from trustrec.models.dp_release import statement
 from trustrec.models.registry import register
 from trustrec.models.torch_training import (
     Batch,
@@ -94,6 +102,9 @@ class NcfConfig(TorchConfig):
         require(self.negatives >= 1, "ncf", "negatives", "≥ 1", self.negatives)
         require(math.isfinite(self.dp_epsilon) and self.dp_epsilon >= 0, "ncf", "dp_epsilon",
                 "a finite number ≥ 0 (0: no differential privacy)", self.dp_epsilon)
+        require(self.dp_epsilon == 0 or self.task == "implicit", "ncf", "task",
+                "implicit when dp_epsilon > 0 (the rating task centres on the raw rating "
+                "mean, which DP-SGD does not cover)", self.task)
         require(0 < self.dp_delta < 1, "ncf", "dp_delta", "in (0, 1)", self.dp_delta)
         require(math.isfinite(self.dp_max_grad_norm) and self.dp_max_grad_norm > 0, "ncf",
                 "dp_max_grad_norm", "a finite number > 0", self.dp_max_grad_norm)
@@ -125,10 +136,11 @@ class NeuMF(nn.Module):
             nn.init.normal_(emb.weight, std=0.01)
 
     def forward(self, users: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """One output (logit or centred rating) per pair: shape (len(users),)."""
+        """One output (logit or centred rating) per pair: the shape of ``users`` (and of
+        ``items``), e.g. (n,) pairs or (n, 1 + negatives) examples."""
         gmf = self.user_gmf(users) * self.item_gmf(items)
-        mlp = self.mlp(torch.cat([self.user_mlp(users), self.item_mlp(items)], dim=1))
-        return self.out(torch.cat([gmf, mlp], dim=1)).squeeze(1)
+        mlp = self.mlp(torch.cat([self.user_mlp(users), self.item_mlp(items)], dim=-1))
+        return self.out(torch.cat([gmf, mlp], dim=-1)).squeeze(-1)
 
 
 def pair_keys(matrix: sp.csr_matrix) -> np.ndarray:
@@ -157,6 +169,24 @@ def sample_negatives(users: np.ndarray, seen: sp.csr_matrix, per_user: int,
     return neg.reshape(len(users), per_user)
 
 
+def interaction_examples(data: Dataset, negatives: int, seed: int
+                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """DP-SGD's examples: one per distinct interaction, as users, items and labels of shape
+    (n, 1 + negatives), the positive first, then ``negatives`` items drawn by a keyed hash of
+    (``seed``, user ID, item ID) among the other items, so that an example depends on its own
+    interaction alone (see the module docstring)."""
+    m = data.csr
+    users = np.repeat(np.arange(m.shape[0], dtype=np.int64), np.diff(m.indptr))
+    items = m.indices.astype(np.int64)
+    keys = record_keys(seed, data.user_index.ids[users], data.item_index.ids[items])
+    neg = keyed_draws(keys, negatives, data.n_items - 1)
+    neg += neg >= items[:, None]  # skip the positive itself
+    labels = np.zeros((len(users), 1 + negatives), np.float32)
+    labels[:, 0] = 1.0
+    return (np.repeat(users[:, None], 1 + negatives, axis=1),
+            np.concatenate([items[:, None], neg], axis=1), labels)
+
+
 @register
 class Ncf(Recommender):
     """NeuMF for implicit feedback (sampled negatives) or ratings; optional DP-SGD."""
@@ -171,6 +201,8 @@ class Ncf(Recommender):
         self.device_ = choose_device(cfg.device)
         self.privacy_: dict[str, Any] | None = None
         dp = cfg.dp_epsilon > 0
+        if dp:
+            require_public_catalogue(dataset, self.name)
         if dp or cfg.validation == 0:
             inner, held = dataset, None
         else:
@@ -184,7 +216,7 @@ class Ncf(Recommender):
                                          weight_decay=cfg.weight_decay)
             validate = None if held is None or len(held) == 0 else self._validator(inner, held)
             if dp:
-                result = self._train_private(inner, optimizer, rng)
+                result = self._train_private(inner, optimizer)
             else:
                 rows = self._rows(inner)
                 result = train(self.net_, optimizer, lambda _epoch: self._epoch(rows, inner, rng),
@@ -253,53 +285,52 @@ class Ncf(Recommender):
 
         return validate
 
-    def _train_private(self, data: Dataset, optimizer: torch.optim.Optimizer,
-                       rng: np.random.Generator) -> TrainingLog:
-        """DP-SGD with Opacus over a fixed set of rows (negatives drawn once)."""
-        try:
-            from opacus import PrivacyEngine
-        except ImportError as exc:  # pragma: no cover - opacus is a core dependency
-            raise ConfigError("dp_epsilon > 0 needs the package opacus") from exc
+    def _train_private(self, data: Dataset, optimizer: torch.optim.Optimizer) -> TrainingLog:
+        """DP-SGD over one example per interaction (see the module docstring)."""
+        from trustrec.models.dp_sgd import DpSgd
+
         cfg = self.config
-        users, items, labels = self._with_negatives(self._rows(data), data, rng)
-        tensors = torch.utils.data.TensorDataset(
-            torch.from_numpy(users.astype(np.int64)), torch.from_numpy(items.astype(np.int64)),
-            torch.from_numpy(labels))
-        loader = torch.utils.data.DataLoader(
-            tensors, batch_size=cfg.batch_size, shuffle=True,
-            generator=torch.Generator().manual_seed(cfg.seed))
-        with warnings.catch_warnings():
-            # seeded (reproducible) noise is the point here; embeddings take no input grads
-            warnings.filterwarnings("ignore", message="Secure RNG turned off")
-            warnings.filterwarnings("ignore", message="Full backward hook is firing")
-            engine = PrivacyEngine(accountant="rdp")
-            module, dp_optimizer, dp_loader = engine.make_private_with_epsilon(
-                module=self.net_, optimizer=optimizer, data_loader=loader,
-                target_epsilon=cfg.dp_epsilon, target_delta=cfg.dp_delta, epochs=cfg.epochs,
-                max_grad_norm=cfg.dp_max_grad_norm,
-                noise_generator=torch.Generator(device=self.device_).manual_seed(cfg.seed))
-
-            def epoch(_epoch: int) -> Any:
-                return (tuple(t.to(self.device_) for t in batch) for batch in dp_loader)
-
-            try:
-                result = train(module, dp_optimizer, epoch, self._loss_of(module), cfg,
-                               label="ncf (DP-SGD)")
-            finally:
-                module.to_standard_module()
-        self.privacy_ = {
-            "mechanism": "DP-SGD (Opacus)",
-            "unit": "training row (user, item, label); not user-level",
-            "epsilon": float(engine.get_epsilon(cfg.dp_delta)),
-            "target_epsilon": cfg.dp_epsilon,
-            "delta": cfg.dp_delta,
-            "noise_multiplier": float(dp_optimizer.noise_multiplier),
-            "max_grad_norm": cfg.dp_max_grad_norm,
-            "accountant": engine.accountant.mechanism(),
-            "epochs": result.epochs,
-            "sample_rate": float(dp_loader.sample_rate),
-        }
+        users, items, labels = interaction_examples(data, cfg.negatives, cfg.seed)
+        examples = tuple(torch.from_numpy(a).to(self.device_) for a in (users, items, labels))
+        sgd = DpSgd.prepare(self.net_, optimizer, examples, epsilon=cfg.dp_epsilon,
+                            delta=cfg.dp_delta, max_grad_norm=cfg.dp_max_grad_norm,
+                            batch_size=cfg.batch_size, epochs=cfg.epochs)
+        try:
+            with warnings.catch_warnings():  # embeddings take no input gradients
+                warnings.filterwarnings("ignore", message="Full backward hook is firing")
+                result = train(sgd.module, sgd.optimizer, sgd.batches,
+                               self._loss_of(sgd.module), cfg, label="ncf (DP-SGD)")
+        finally:
+            sgd.module.to_standard_module()
+        self.privacy_ = self._privacy_statement(sgd.facts(cfg.dp_delta), result.epochs)
         return result
+
+    def _privacy_statement(self, facts: dict[str, Any], epochs: int) -> dict[str, Any]:
+        """What a DP-SGD artifact releases, under which guarantee and unit."""
+        cfg = self.config
+        return statement(
+            mechanism="DP-SGD (Opacus per-example clipping, RDP accountant; CSPRNG noise "
+                      "and Poisson sampling)",
+            epsilon=facts.pop("epsilon"), delta=cfg.dp_delta,
+            unit="interaction (one user-item pair with its negatives); not user-level",
+            neighbouring="datasets that differ by adding or removing one interaction of a "
+                         "user on the public roster; the item catalogue and the roster of "
+                         "user IDs are public and the same in both",
+            budget="all of (ε, δ) to the DP-SGD steps",
+            released={"state.net.*": "network weights, user and item embeddings "
+                                     "included: DP-SGD output",
+                      "index.item_ids": "the public item catalogue",
+                      "config": "the hyper-parameters (public; see docs/privacy.md)"},
+            not_released="nothing else is covered: see outside_guarantee",
+            outside_guarantee={
+                "index.user_ids, n_users": "the roster of training users (assumed public)",
+                "seen.*": "each training user's own items, kept to mask them when serving: "
+                          "raw training data; share state.net.* and index.* only",
+                "dataset_fingerprint, train_mean": "raw statistics of the training data"},
+            group_bound="a user with c interactions: (c·ε, c·e^((c−1)·ε)·δ)-DP by group "
+                        "privacy",
+            target_epsilon=cfg.dp_epsilon, max_grad_norm=cfg.dp_max_grad_norm, epochs=epochs,
+            **facts)
 
     # ------------------------------------------------------------------ inference
     def _forward_pairs(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:

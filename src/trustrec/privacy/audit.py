@@ -1,5 +1,7 @@
 """The privacy audit behind ``trustrec audit privacy``: membership-inference attacks on a
-model, the same attacks after unlearning, and the DP-EASE utility/privacy curve."""
+model, the same attacks after unlearning, and the utility/privacy curve of the DP models
+(DP-EASE and DP popularity side by side, each with its unit and what its artifact
+releases) with advice on which one to release at each ε."""
 
 from __future__ import annotations
 
@@ -31,17 +33,26 @@ from trustrec.privacy.unlearning import forget_users
 
 #: The ε values of the utility/privacy curve (∞: the same model without noise).
 CURVE_EPSILONS = (1.0, 2.0, 4.0, 8.0, math.inf)
+#: The DP models compared at every ε (both user-level, so their ε are comparable).
+DP_MODELS = ("dp_ease", "dp_popularity")
+#: What the advice rests on, printed with it.
+ADVICE_NOTE = ("The advice compares NDCG on a holdout of the audited data. If that data is "
+               "the private data, the choice is made outside the guarantee; choose on "
+               "public data of similar size and density instead (docs/privacy.md).")
 
 
 @dataclass(frozen=True)
 class PrivacyReport:
     """Membership-attack results for one model and, optionally, the DP curve rows
-    (``epsilon``, ``ndcg@10``, ``threshold_auc``, ``shadow_auc``)."""
+    (``model``, ``epsilon``, ``unit``, ``ndcg@10``, ``threshold_auc``, ``shadow_auc``,
+    ``releases``) and the advice rows (``epsilon``, ``release``, …; see
+    :func:`release_advice`)."""
 
     model: str
     params: dict[str, Any]
     attacks: tuple[AttackResult, ...]
-    dp_curve: tuple[dict[str, float], ...] = field(default_factory=tuple)
+    dp_curve: tuple[dict[str, Any], ...] = field(default_factory=tuple)
+    advice: tuple[dict[str, Any], ...] = field(default_factory=tuple)
 
     def rows(self) -> list[dict[str, Any]]:
         """One table row per attack."""
@@ -52,7 +63,9 @@ class PrivacyReport:
         curve = [{k: ("inf" if isinstance(v, float) and math.isinf(v) else v)
                   for k, v in row.items()} for row in self.dp_curve]
         return {"model": self.model, "params": dict(self.params),
-                "attacks": [a.to_dict() for a in self.attacks], "dp_curve": curve}
+                "attacks": [a.to_dict() for a in self.attacks], "dp_curve": curve,
+                "advice": [dict(row) for row in self.advice],
+                "advice_note": ADVICE_NOTE if self.advice else None}
 
 
 def _groups(dataset: Dataset, seed: int) -> list[np.ndarray]:
@@ -129,30 +142,53 @@ def unlearning_audit(dataset: Dataset, model: str, params: Mapping[str, Any] | N
 
 
 def dp_curve(dataset: Dataset, epsilons: Sequence[float] = CURVE_EPSILONS,
-             params: Mapping[str, Any] | None = None, k: int = 10, seed: int = 0,
-             on_progress: Callable[[str], None] | None = None) -> list[dict[str, float]]:
-    """For each ε: NDCG@k of ``dp_ease`` on a random 80/20 holdout and both attacks' AUC."""
+             params: Mapping[str, Mapping[str, Any]] | None = None, k: int = 10,
+             seed: int = 0, on_progress: Callable[[str], None] | None = None
+             ) -> list[dict[str, Any]]:
+    """For each ε and each model of :data:`DP_MODELS` (``params``: per-model parameters):
+    NDCG@k on a random 80/20 holdout, both attacks' AUC, the guarantee's unit and the parts
+    of the artifact it releases. ``dataset`` needs a public item catalogue."""
     split = random_holdout(dataset, 0.2, seed=seed)
     rows = []
     for eps in epsilons:
-        if on_progress:
-            on_progress(f"dp_ease at ε={eps}")
-        cfg = {**dict(params or {}), "epsilon": eps}
-        fitted = create_model("dp_ease", cfg, seed=seed).fit(split.train)
-        ndcg = evaluate_ranking(fitted, split.train, split.test, k=k, n_boot=1).metrics
-        threshold, shadow = audit_membership(dataset, "dp_ease", cfg, k=k, seed=seed)
-        rows.append({"epsilon": float(eps), f"ndcg@{k}": ndcg[f"ndcg@{k}"],
-                     "threshold_auc": threshold.auc, "shadow_auc": shadow.auc})
+        for name in DP_MODELS:
+            if on_progress:
+                on_progress(f"{name} at ε={eps}")
+            cfg = {**dict((params or {}).get(name, {})), "epsilon": eps}
+            fitted = create_model(name, cfg, seed=seed).fit(split.train)
+            ndcg = evaluate_ranking(fitted, split.train, split.test, k=k, n_boot=1).metrics
+            threshold, shadow = audit_membership(dataset, name, cfg, k=k, seed=seed)
+            privacy = fitted.privacy_
+            rows.append({"model": name, "epsilon": float(eps), "unit": privacy["unit"],
+                         f"ndcg@{k}": ndcg[f"ndcg@{k}"], "threshold_auc": threshold.auc,
+                         "shadow_auc": shadow.auc,
+                         "releases": ", ".join(privacy["released"])})
     return rows
+
+
+def release_advice(curve: Sequence[Mapping[str, Any]], k: int = 10) -> list[dict[str, Any]]:
+    """For each finite ε of ``curve``: the DP model with the best NDCG@k there, by how much
+    it beats the other, and why (see :data:`ADVICE_NOTE` for what the choice rests on)."""
+    metric = f"ndcg@{k}"
+    advice = []
+    for eps in sorted({r["epsilon"] for r in curve if math.isfinite(r["epsilon"])}):
+        ranked = sorted((r for r in curve if r["epsilon"] == eps), key=lambda r: -r[metric])
+        best, rest = ranked[0], ranked[1:]
+        row = {"epsilon": eps, "release": best["model"], metric: best[metric]}
+        if rest:
+            row.update({"instead_of": rest[0]["model"], f"their_{metric}": rest[0][metric]})
+        advice.append(row)
+    return advice
 
 
 def privacy_audit(dataset: Dataset, model: str, params: Mapping[str, Any] | None = None,
                   k: int = 10, seed: int = 0, dp_curve_too: bool = False,
                   on_progress: Callable[[str], None] | None = None) -> PrivacyReport:
-    """Membership attacks on ``model`` (and with ``dp_curve_too`` the DP-EASE curve)."""
+    """Membership attacks on ``model`` (and with ``dp_curve_too`` the DP models' curve and
+    the release advice)."""
     if on_progress:
         on_progress(f"membership attacks on {model}")
     attacks = audit_membership(dataset, model, params, k=k, seed=seed)
     curve = dp_curve(dataset, k=k, seed=seed, on_progress=on_progress) if dp_curve_too else []
     return PrivacyReport(model=model, params=dict(params or {}), attacks=attacks,
-                         dp_curve=tuple(curve))
+                         dp_curve=tuple(curve), advice=tuple(release_advice(curve, k)))

@@ -11,7 +11,9 @@ their binary interactions and their user vectors. A round:
    Frobenius norm ``clip``);
 3. the server averages the updates with Flower's ``FedAvg`` (weighted by users, uniform
    when clipping), adds Gaussian noise ``N(0, (noise_multiplier·clip/n_clients)²)`` when
-   asked (DP-FedAvg of McMahan et al. 2018), and applies them.
+   asked (DP-FedAvg of McMahan et al. 2018), and applies them. The noise comes from the OS
+   CSPRNG (:mod:`trustrec.models.dp_noise`), never from ``seed``, which only drives the
+   shards and the initial factors: a seeded noise could be replayed and subtracted.
 
 Clients are Flower ``NumPyClient``s and aggregation is Flower's ``FedAvg.aggregate_fit``,
 driven in-process by :func:`train_federated` rather than by Flower's Ray-based
@@ -35,6 +37,7 @@ import scipy.sparse as sp
 from trustrec.data.dataset import Dataset
 from trustrec.errors import ConfigError, ModelError
 from trustrec.models.als import Als, AlsConfig
+from trustrec.models.dp_noise import secure_normal
 
 
 @dataclass(frozen=True)
@@ -42,7 +45,8 @@ class FederatedConfig:
     """Hyper-parameters: ``factors``, ``alpha`` (confidence), ``regularization`` (user and
     item L2, in ALS's sum-over-users scale), ``rounds``, ``clients`` (user shards),
     ``local_steps`` and ``learning_rate`` of the client update, ``clip`` (0: no clipping) and
-    ``noise_multiplier`` (0: no noise) of the server's DP-FedAvg, ``seed``."""
+    ``noise_multiplier`` (0: no noise; CSPRNG, never seeded) of the server's DP-FedAvg,
+    ``seed`` (shards and initial factors only)."""
 
     factors: int = 32
     alpha: float = 2.0
@@ -171,7 +175,8 @@ def train_federated(dataset: Dataset, config: FederatedConfig | None = None) -> 
         update = parameters_to_ndarrays(aggregated)[0]
         if cfg.noise_multiplier > 0:
             std = cfg.noise_multiplier * cfg.clip / len(clients)
-            update = update + rng.normal(0.0, std, size=update.shape).astype(np.float32)
+            noise = secure_normal(update.size, std).reshape(update.shape)
+            update = update + noise.astype(np.float32)
         q = q + update
         result.rounds.append({"round": rnd, "bytes_down": q.nbytes * len(clients),
                               "bytes_up": sum(len(t) for _, r in replies

@@ -59,5 +59,5 @@ def pseudonymize_dataset(dataset: Dataset, key: bytes, items: bool = False) -> D
         timestamp=dataset.timestamp, user_index=user_index, item_index=item_index,
         items=item_table, users=_renamed(dataset.users, "user_id", user_index.ids),
         explicit=dataset.explicit, rating_scale=dataset.rating_scale,
-        name=f"{dataset.name}-pseudonymised",
+        name=f"{dataset.name}-pseudonymised", public_catalogue=dataset.public_catalogue,
     )

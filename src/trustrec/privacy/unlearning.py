@@ -11,7 +11,9 @@ compared with a retrain from scratch and the largest score difference is reporte
 
 Models whose fit reads more than the stored matrix (ratings for ``mf``, timestamps for
 sequential models) need the original ``dataset`` passed in; it is checked against the
-model's fingerprint.
+model's fingerprint. A differentially private model is refitted with fresh noise: the
+result is a new release of the remaining data, distributed as a retrain (not equal to one),
+and a loaded DP artifact holds no users to forget.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from trustrec.data.dataset import Dataset
 from trustrec.data.ids import IdIndex
 from trustrec.errors import DataError, ModelError
 from trustrec.models.base import Recommender
+from trustrec.models.dp_release import PrivateRelease
 from trustrec.models.itemitem import ItemItemRecommender
 
 #: Models whose fit reads nothing but the binary interaction matrix (``seen_``), by name
@@ -75,7 +78,7 @@ def stored_training_data(model: Recommender) -> Dataset:
     users = np.repeat(np.arange(seen.shape[0], dtype=np.int32), np.diff(seen.indptr))
     return Dataset(user=users, item=seen.indices, value=values, user_index=model.user_index_,
                    item_index=model.item_index_, explicit=not np.all(values == 1),
-                   name="stored")
+                   name="stored", public_catalogue=isinstance(model, PrivateRelease))
 
 
 def without_users(dataset: Dataset, users: np.ndarray) -> Dataset:
@@ -92,7 +95,8 @@ def without_users(dataset: Dataset, users: np.ndarray) -> Dataset:
         user_index=IdIndex(dataset.user_index.ids[keep], dataset.user_index.kind),
         item_index=dataset.item_index, items=dataset.items,
         users=None if dataset.users is None else dataset.users[keep].reset_index(drop=True),
-        explicit=dataset.explicit, rating_scale=dataset.rating_scale, name=dataset.name)
+        explicit=dataset.explicit, rating_scale=dataset.rating_scale, name=dataset.name,
+        public_catalogue=dataset.public_catalogue)
 
 
 @numba.njit(cache=False, nogil=True)

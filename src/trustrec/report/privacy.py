@@ -8,6 +8,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 
 from trustrec.data.dataset import Dataset
+from trustrec.privacy.audit import ADVICE_NOTE
 from trustrec.report.html import Section
 
 #: Models attacked by the demo section.
@@ -28,24 +29,26 @@ def _attack_figure(section: Section, rows: list[dict[str, Any]]) -> None:
 def _curve_figure(section: Section, curve: list[dict[str, Any]], k: int) -> None:
     finite = [r for r in curve if math.isfinite(r["epsilon"])]
     top = max((r["epsilon"] for r in finite), default=1.0) * 2
-    xs = [r["epsilon"] if math.isfinite(r["epsilon"]) else top for r in curve]
-    labels = [f"{r['epsilon']:g}" if math.isfinite(r["epsilon"]) else "∞" for r in curve]
     fig, (left, right) = plt.subplots(1, 2, figsize=(8.0, 3.0))
-    left.plot(xs, [r[f"ndcg@{k}"] for r in curve], marker="o")
-    left.set_xscale("log", base=2)
-    left.set_xticks(xs, labels)
-    left.set_xlabel("ε")
-    left.set_ylabel(f"NDCG@{k}")
-    right.plot(xs, [r["threshold_auc"] for r in curve], marker="o", label="threshold")
-    right.plot(xs, [r["shadow_auc"] for r in curve], marker="s", label="shadow")
+    for model in dict.fromkeys(r["model"] for r in curve):
+        rows = [r for r in curve if r["model"] == model]
+        xs = [r["epsilon"] if math.isfinite(r["epsilon"]) else top for r in rows]
+        left.plot(xs, [r[f"ndcg@{k}"] for r in rows], marker="o", label=model)
+        right.plot(xs, [r["threshold_auc"] for r in rows], marker="o",
+                   label=f"{model}, threshold")
+        right.plot(xs, [r["shadow_auc"] for r in rows], marker="s", linestyle=":",
+                   label=f"{model}, shadow")
+    xs = sorted({r["epsilon"] if math.isfinite(r["epsilon"]) else top for r in curve})
+    labels = [f"{x:g}" if x != top else "∞" for x in xs]
+    for ax, ylabel in ((left, f"NDCG@{k}"), (right, "membership AUC")):
+        ax.set_xscale("log", base=2)
+        ax.set_xticks(xs, labels)
+        ax.set_xlabel("ε")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=7)
     right.axhline(0.5, color="#999", linestyle="--", linewidth=1)
-    right.set_xscale("log", base=2)
-    right.set_xticks(xs, labels)
-    right.set_xlabel("ε")
-    right.set_ylabel("membership AUC")
-    right.legend(fontsize=8)
-    section.figure(fig, "DP-EASE: utility and membership AUC against the privacy budget ε "
-                        "(user-level, δ = 1e-5).")
+    section.figure(fig, "DP-EASE and DP popularity: utility and membership AUC against the "
+                        "privacy budget ε (both user-level, δ = 1e-5).")
 
 
 def privacy_section(*reports: Any, title: str = "Privacy audit", k: int = 10) -> Section:
@@ -64,10 +67,17 @@ def privacy_section(*reports: Any, title: str = "Privacy audit", k: int = 10) ->
     _attack_figure(section, rows)
     curve = [row for report in reports for row in report.dp_curve]
     if curve:
-        section.table(["ε", f"NDCG@{k}", "threshold AUC", "shadow AUC"],
-                      [["∞" if math.isinf(r["epsilon"]) else r["epsilon"], r[f"ndcg@{k}"],
-                        r["threshold_auc"], r["shadow_auc"]] for r in curve])
+        section.table(["model", "ε", "unit", f"NDCG@{k}", "threshold AUC", "shadow AUC",
+                       "the artifact releases"],
+                      [[r["model"], "∞ (not private)" if math.isinf(r["epsilon"])
+                        else r["epsilon"], r["unit"], r[f"ndcg@{k}"], r["threshold_auc"],
+                        r["shadow_auc"], r["releases"]] for r in curve])
         _curve_figure(section, curve, k)
+        advice = [row for report in reports for row in report.advice]
+        section.table(["ε", "release", f"NDCG@{k}", "instead of", f"their NDCG@{k}"],
+                      [[r["epsilon"], r["release"], r[f"ndcg@{k}"], r.get("instead_of", "–"),
+                        r.get(f"their_ndcg@{k}", "–")] for r in advice])
+        section.text(ADVICE_NOTE)
     return section
 
 

@@ -99,6 +99,7 @@ def inject(dataset: Dataset, user: np.ndarray, item: np.ndarray, value: np.ndarr
         timestamp=ts, user_index=user_index, item_index=dataset.item_index,
         items=dataset.items, users=users, explicit=dataset.explicit,
         rating_scale=dataset.rating_scale, name=f"{dataset.name}+attack",
+        public_catalogue=dataset.public_catalogue,
     )
 
 
