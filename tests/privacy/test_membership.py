@@ -77,7 +77,12 @@ def test_privacy_audit_report_rows(data) -> None:
 
 def test_dp_curve_puts_both_dp_models_side_by_side_and_advises() -> None:
     data = synthetic.generate(n_users=160, n_items=80, n_interactions=3200, seed=2)
-    report = privacy_audit(data, "popularity", dp_curve_too=True)
+    heard: list[tuple[str, int, int]] = []
+    report = privacy_audit(data, "popularity", dp_curve_too=True,
+                           on_progress=lambda *step: heard.append(step))
+    fits = [(d, t) for w, d, t in heard if w.startswith("DP models")]
+    n = len(DP_MODELS) * len(CURVE_EPSILONS)
+    assert fits == [(i, n) for i in range(n + 1)]  # long work tells how far it is
     assert {(r["model"], r["epsilon"]) for r in report.dp_curve} == {
         (m, e) for m in DP_MODELS for e in CURVE_EPSILONS}
     for row in report.dp_curve:

@@ -17,7 +17,6 @@ from trustrec.cli.common import (
     app,
     audit_app,
     data_app,
-    err,
     load_data,
     out,
     print_table,
@@ -213,13 +212,14 @@ def audit_privacy(
     """Membership-inference audit of a model (threshold and shadow-model attacks)."""
     from trustrec.experiment import parse_params
     from trustrec.privacy.audit import ADVICE_NOTE, privacy_audit
+    from trustrec.progress import terminal_progress
     from trustrec.report.html import Report
     from trustrec.report.privacy import privacy_section
 
     dataset = load_data(interactions, columns, duplicates, items)
-    result = privacy_audit(dataset, model, parse_params(param or []), k=k, seed=seed,
-                           dp_curve_too=dp_curve,
-                           on_progress=lambda m: err.print(f"[dim]{m}[/dim]"))
+    with terminal_progress() as progress:
+        result = privacy_audit(dataset, model, parse_params(param or []), k=k, seed=seed,
+                               dp_curve_too=dp_curve, on_progress=progress)
     out_dir.mkdir(parents=True, exist_ok=True)
     (out_dir / "privacy.json").write_text(json.dumps(result.to_dict(), indent=2))
     print_table(f"membership inference on {model}", result.rows())

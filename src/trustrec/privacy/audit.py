@@ -6,7 +6,7 @@ releases) with advice on which one to release at each ε."""
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,6 +30,7 @@ from trustrec.privacy.membership import (
     user_scores,
 )
 from trustrec.privacy.unlearning import forget_users
+from trustrec.progress import ProgressFn
 
 #: The ε values of the utility/privacy curve (∞: the same model without noise).
 CURVE_EPSILONS = (1.0, 2.0, 4.0, 8.0, math.inf)
@@ -143,17 +144,19 @@ def unlearning_audit(dataset: Dataset, model: str, params: Mapping[str, Any] | N
 
 def dp_curve(dataset: Dataset, epsilons: Sequence[float] = CURVE_EPSILONS,
              params: Mapping[str, Mapping[str, Any]] | None = None, k: int = 10,
-             seed: int = 0, on_progress: Callable[[str], None] | None = None
+             seed: int = 0, on_progress: ProgressFn | None = None
              ) -> list[dict[str, Any]]:
     """For each ε and each model of :data:`DP_MODELS` (``params``: per-model parameters):
     NDCG@k on a random 80/20 holdout, both attacks' AUC, the guarantee's unit and the parts
-    of the artifact it releases. ``dataset`` needs a public item catalogue."""
+    of the artifact it releases. ``dataset`` needs a public item catalogue.
+    ``on_progress(what, done, total)`` hears of every finished (model, ε)."""
+    tell = on_progress or (lambda _what, _done, _total: None)
     split = random_holdout(dataset, 0.2, seed=seed)
-    rows = []
+    rows: list[dict[str, Any]] = []
+    total = len(epsilons) * len(DP_MODELS)
+    tell("DP models × ε fitted and attacked", 0, total)
     for eps in epsilons:
         for name in DP_MODELS:
-            if on_progress:
-                on_progress(f"{name} at ε={eps}")
             cfg = {**dict((params or {}).get(name, {})), "epsilon": eps}
             fitted = create_model(name, cfg, seed=seed).fit(split.train)
             ndcg = evaluate_ranking(fitted, split.train, split.test, k=k, n_boot=1).metrics
@@ -163,6 +166,7 @@ def dp_curve(dataset: Dataset, epsilons: Sequence[float] = CURVE_EPSILONS,
                          f"ndcg@{k}": ndcg[f"ndcg@{k}"], "threshold_auc": threshold.auc,
                          "shadow_auc": shadow.auc,
                          "releases": ", ".join(privacy["released"])})
+            tell("DP models × ε fitted and attacked", len(rows), total)
     return rows
 
 
@@ -183,12 +187,13 @@ def release_advice(curve: Sequence[Mapping[str, Any]], k: int = 10) -> list[dict
 
 def privacy_audit(dataset: Dataset, model: str, params: Mapping[str, Any] | None = None,
                   k: int = 10, seed: int = 0, dp_curve_too: bool = False,
-                  on_progress: Callable[[str], None] | None = None) -> PrivacyReport:
+                  on_progress: ProgressFn | None = None) -> PrivacyReport:
     """Membership attacks on ``model`` (and with ``dp_curve_too`` the DP models' curve and
-    the release advice)."""
-    if on_progress:
-        on_progress(f"membership attacks on {model}")
+    the release advice). ``on_progress(what, done, total)`` hears of each finished step."""
+    tell = on_progress or (lambda _what, _done, _total: None)
+    tell(f"membership attacks on {model}", 0, 1)
     attacks = audit_membership(dataset, model, params, k=k, seed=seed)
+    tell(f"membership attacks on {model}", 1, 1)
     curve = dp_curve(dataset, k=k, seed=seed, on_progress=on_progress) if dp_curve_too else []
     return PrivacyReport(model=model, params=dict(params or {}), attacks=attacks,
                          dp_curve=tuple(curve), advice=tuple(release_advice(curve, k)))
