@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any, ClassVar
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from tests.models.contract import ModelContract
@@ -140,11 +141,11 @@ def test_candidates_outranked_nothing_else() -> None:
 
 
 def test_helpers_and_bad_parameters() -> None:
-    data = Dataset.from_frame(__import__("pandas").DataFrame({
+    data = Dataset.from_frame(pd.DataFrame({
         "user_id": ["a", "a", "a", "b"], "item_id": ["x", "y", "z", "x"],
         "rating": [1.0, 1.0, 1.0, 1.0], "timestamp": [3, 1, 2, 5]}))
     recent = recent_items(data, 2)
-    x, y, z = (int(data.item_index.lookup([i])[0]) for i in "xyz")
+    x, _, z = (int(data.item_index.lookup([i])[0]) for i in "xyz")
     assert recent.tolist() == [[z, x], [-1, x]]  # latest two, oldest first
     same = blend(np.array([[3.0, 2.0, 1.0]]), np.array([[1.0, 2.0, 3.0]]), 0.0)
     assert np.argsort(-same[0]).tolist() == [0, 1, 2]
