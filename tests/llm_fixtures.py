@@ -78,3 +78,44 @@ def served_lm(bundled_lm: TransformersLM) -> Iterator[OpenAICompatibleLM]:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+
+
+@pytest.fixture(scope="session")
+def llamacpp_gguf() -> Path:
+    """The bundled GGUF, if llama-cpp-python is installed and decodes on this machine (a
+    build that crashes is probed in a child process, so it cannot take the tests down)."""
+    pytest.importorskip("llama_cpp")
+    from trustrec.llm.bundled import bundled_gguf
+
+    gguf = bundled_gguf()
+    probe = (f"import llama_cpp; llama_cpp.Llama(model_path={str(gguf)!r}, n_ctx=256, "
+             "verbose=False).create_completion('one two three four', max_tokens=1)")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, timeout=120)
+    if result.returncode != 0:
+        pytest.skip(f"llama-cpp-python crashes on this machine (exit {result.returncode}); "
+                    "llama-cpp-python 0.3.36 did here, 0.3.16 works")
+    return gguf
+
+
+@pytest.fixture(scope="session")
+def llamacpp_server_lm(llamacpp_gguf: Path) -> Iterator[OpenAICompatibleLM]:
+    """llama.cpp's own OpenAI-compatible server (``python -m llama_cpp.server``) on a
+    loopback port, serving the bundled GGUF."""
+    pytest.importorskip("llama_cpp.server.app", reason="needs llama-cpp-python[server]")
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model",
+                             str(llamacpp_gguf), "--model_alias", "smollm2", "--host",
+                             "127.0.0.1", "--port", str(port), "--n_ctx", "2048",
+                             "--logits_all", "true", "--n_threads", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}/v1"
+    try:
+        _wait_until_up(url, proc, 120)
+        yield OpenAICompatibleLM(url, "smollm2", timeout=120, max_retries=0)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)

@@ -222,3 +222,42 @@ def test_server_without_prompt_logprobs_says_so(served_lm) -> None:
     # transformers' server ignores echo/logprobs; vLLM and llama.cpp's server honour them
     with pytest.raises(ConfigError, match="no prompt log-probabilities"):
         served_lm.logprob(PROMPT, [" Aliens"])
+
+
+# ---------------------------------------------------------------------- llama.cpp
+@pytest.fixture(scope="module")
+def llamacpp_lm(llamacpp_gguf):
+    from trustrec.llm.llamacpp import LlamaCppLM
+
+    return LlamaCppLM(llamacpp_gguf, threads=1)
+
+
+def chain_rule_gap(lm: LanguageModel) -> float:
+    """|log p(a b | p) − (log p(a | p) + log p(b | p a))|: zero for exact scoring."""
+    whole = lm.logprob(PROMPT, [" Blade Runner"])[0]
+    first = lm.logprob(PROMPT, [" Blade"])[0]
+    second = lm.logprob(PROMPT + " Blade", [" Runner"])[0]
+    return abs(whole - first - second)
+
+
+def test_llamacpp_backend_is_deterministic_and_exact(llamacpp_lm) -> None:
+    first = llamacpp_lm.generate(PROMPTS[:1], max_new_tokens=5)
+    assert first == llamacpp_lm.generate(PROMPTS[:1], max_new_tokens=5) and first[0].strip()
+    assert chain_rule_gap(llamacpp_lm) < 1e-3
+    prompt = llamacpp_lm.chat_prompt([{"role": "user", "content": "Say hello."}])
+    assert prompt.endswith("<|im_start|>assistant\n")
+
+
+def test_llamacpp_server_is_deterministic(llamacpp_server_lm) -> None:
+    """llama.cpp's OpenAI-compatible server on loopback: the same text at temperature 0
+    (its own default repeat penalty applies, so not the in-process text), and chat.
+
+    Its echoed prompt log-probabilities are not compared: llama-cpp-python pairs token i
+    with the distribution computed *after* it (``llama.py``, ``_create_completion``:
+    ``zip(all_tokens, logits_to_logprobs(self._scores))``), i.e. they are shifted by one.
+    """
+    text = llamacpp_server_lm.generate(PROMPTS[:1], max_new_tokens=5)
+    assert text == llamacpp_server_lm.generate(PROMPTS[:1], max_new_tokens=5) and text[0]
+    reply = llamacpp_server_lm.chat([[{"role": "user", "content": "Say hello."}]],
+                                    max_new_tokens=4)
+    assert reply[0].strip()
