@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from trustrec.data import Dataset, synthetic
-from trustrec.explain import ItemInfo
+from trustrec.explain import ItemInfo, explain_external
 from trustrec.explain.words import explain_in_words, faithfulness_rate
 from trustrec.llm import LanguageModel
 from trustrec.llm.grounding import TitleMatcher, degenerate, ground
@@ -50,7 +50,7 @@ def test_a_faithful_sentence_is_shown(model, data) -> None:
                          f'"{first_quoted(p, 1)}".')
     user = data.user_index.ids[3]
     item = model.recommend([3], k=1).to_frame()["item_id"][0]
-    (worded,) = explain_in_words(model, lm, user, [item])
+    (worded,) = explain_in_words(model, lm, [explain_external(model, user, item)])
     assert worded.faithful and worded.source == "llm" and worded.text == worded.generated
 
 
@@ -64,7 +64,8 @@ def test_faithfulness_check_catches_a_made_up_and_an_uncredited_item(model, data
     uncredited = SayLM(lambda p: f"Because you liked {info.titles[outsider]}.")
     uid, iid = data.user_index.ids[user], data.item_index.ids[item]
     for lm, field in ((made_up, "unknown"), (uncredited, "uncredited")):
-        (worded,) = explain_in_words(model, lm, uid, [iid], items=info)
+        (worded,) = explain_in_words(model, lm, [explain_external(model, uid, iid, items=info)],
+                                     items=info)
         assert not worded.faithful and worded.source == "template"
         assert worded.text == worded.explanation.text  # the template, never the claim
         assert getattr(worded, field)
@@ -83,7 +84,8 @@ def test_grounding_helpers() -> None:
 def test_the_bundled_model_is_checked_like_any_other(bundled_lm, model, data) -> None:
     user = data.user_index.ids[7]
     items = model.recommend([7], k=2).to_frame()["item_id"].tolist()
-    worded = explain_in_words(model, bundled_lm, user, items)
+    worded = explain_in_words(model, bundled_lm, [explain_external(model, user, i)
+                                                  for i in items])
     assert len(worded) == 2
     for w in worded:
         assert w.text == (w.generated if w.source == "llm" else w.explanation.text)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from trustrec.explain.explanation import Explanation, explain_external
+from trustrec.explain.explanation import Explanation
 from trustrec.explain.items import ItemInfo
 from trustrec.llm.base import LanguageModel
 from trustrec.llm.grounding import TitleMatcher, degenerate
@@ -76,15 +76,15 @@ def check_faithful(sentence: str, credited: set[int], matcher: TitleMatcher) -> 
     return tuple(i for i in found.items if i not in credited), found.unknown
 
 
-def explain_in_words(model: Recommender, lm: LanguageModel, user_id: object, item_ids: list[Any],
-                     k_reasons: int = 3, *, items: ItemInfo | pd.DataFrame | None = None,
+def explain_in_words(model: Recommender, lm: LanguageModel, explanations: list[Explanation],
+                     *, items: ItemInfo | pd.DataFrame | None = None,
                      matcher: TitleMatcher | None = None) -> list[WordedExplanation]:
-    """Worded explanations of ``item_ids`` for ``user_id`` (one batched generation)."""
+    """Worded forms of ``explanations`` of ``model``'s recommendations (one batched
+    generation); ``items``: the item table or :class:`ItemInfo` they were made with."""
     info = items if isinstance(items, ItemInfo) else (
         ItemInfo.from_model(model) if items is None
         else ItemInfo.from_table(items, model.item_index_))
     matcher = matcher or TitleMatcher(list(info.titles))
-    explanations = [explain_external(model, user_id, i, k_reasons, items=info) for i in item_ids]
     targets = [int(model.item_index_.lookup([e.item_id], what="item")[0]) for e in explanations]
     prompts = [words_prompt(e, str(info.titles[t])) for e, t in zip(explanations, targets,
                                                                     strict=True)]
