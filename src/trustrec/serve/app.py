@@ -24,6 +24,7 @@ from fastapi.responses import HTMLResponse, JSONResponse
 
 from trustrec.errors import ModelError, TrustrecError
 from trustrec.serve import problems
+from trustrec.serve.chat import ChatIn, ChatRoute
 from trustrec.serve.metrics import MetricsMiddleware
 from trustrec.serve.online import ModelIds, top_items
 from trustrec.serve.problems import Problem
@@ -209,6 +210,18 @@ def create_app(settings: Settings) -> FastAPI:
             raise Problem(501, f"search: {exc}") from None
         return {"query": body.query, "model": snap.model.name, "personalised": user is not None,
                 "items": _records(frame[["item_id", "title", "rank", "score"]])}
+
+    # ---- POST /v1/chat: conversational recommendation (trustrec.chat, issue 15) ----
+    chat_route = ChatRoute()
+
+    @app.post("/v1/chat", dependencies=[read])
+    def chat(body: ChatIn) -> dict[str, Any]:
+        """Items for a request in words; the answer names only items on the list."""
+        try:
+            return _json_safe(chat_route.answer(service.snapshot, service.items, body))
+        except ModelError as exc:
+            raise Problem(501, f"chat: {exc}") from None
+    # ---- end of POST /v1/chat ----
 
     @app.get("/v1/items/{item_id}", dependencies=[read])
     def item(item_id: IdPath) -> dict[str, Any]:
