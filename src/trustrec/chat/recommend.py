@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from trustrec.chat.request import ChatRequest, parse_request
+from trustrec.chat.request import ChatRequest, parse_requests
 from trustrec.errors import ConfigError, ModelError
 from trustrec.explain.items import ItemInfo
 from trustrec.llm.base import LanguageModel
@@ -100,7 +100,7 @@ class ChatAnswer:
     """The reply to one message: the structured ``request`` (None when the model's reply
     was ``rejected``, with the reason), the recommended ``items`` (item_id, title, rank,
     score), the ``answer`` text and its ``answer_source`` ('llm' or 'template'), and the
-    sentences grounding ``removed``."""
+    sentences grounding ``removed`` from the model's raw ``reply``."""
 
     message: str
     request: ChatRequest | None
@@ -110,6 +110,7 @@ class ChatAnswer:
     answer: str
     answer_source: str
     removed: tuple[str, ...]
+    reply: str = ""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict."""
@@ -137,16 +138,19 @@ def _scores(model: Recommender, query: str, user: int | None, seeds: list[int]) 
     return standardise(np.vstack(parts)).sum(axis=0)
 
 
-def _answer(lm: LanguageModel, message: str, titles: list[str], allowed: np.ndarray,
-            catalogue: Catalogue, noun: str) -> tuple[str, str, tuple[str, ...]]:
-    if not titles:
+def _answer_prompt(message: str, titles: list[str], noun: str) -> list[dict[str, str]]:
+    listed = ", ".join(f'"{t}"' for t in titles[:5])
+    return [{"role": "system", "content": ANSWER_SYSTEM.format(noun=noun)},
+            {"role": "user", "content": f'Request: "{message}". List: {listed}. '
+                                        "Introduce the first few."}]
+
+
+def _grounded_answer(reply: str | None, titles: list[str], allowed: np.ndarray,
+                     catalogue: Catalogue, noun: str) -> tuple[str, str, tuple[str, ...]]:
+    """``(answer, source, removed sentences)`` from the model's ``reply`` (None: no list)."""
+    if reply is None:
         return ("Nothing in the catalogue meets that request; try fewer constraints.",
                 "template", ())
-    listed = ", ".join(f'"{t}"' for t in titles[:5])
-    conversation = [{"role": "system", "content": ANSWER_SYSTEM.format(noun=noun)},
-                    {"role": "user", "content": f'Request: "{message}". List: {listed}. '
-                                                "Introduce the first few."}]
-    (reply,) = lm.chat([conversation], max_new_tokens=MAX_ANSWER_TOKENS, stop=["\n\n"])
     grounded = ground(reply, allowed, catalogue.matcher)
     names_one = bool(catalogue.matcher.mentions(grounded.text).items)
     if names_one and not degenerate(grounded.text):
@@ -156,19 +160,9 @@ def _answer(lm: LanguageModel, message: str, titles: list[str], allowed: np.ndar
     return template, "template", grounded.removed
 
 
-def chat_recommend(model: Recommender, lm: LanguageModel, message: str,
-                   user_id: object | None = None, k: int = 10,
-                   catalogue: Catalogue | None = None, noun: str = "movie") -> ChatAnswer:
-    """Answer ``message`` with up to ``k`` items (for ``user_id`` when the model knows it)."""
-    if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE:
-        raise ConfigError(f"chat: the message must be 1–{MAX_MESSAGE} characters of text")
-    if k < 1:
-        raise ConfigError(f"chat: k must be ≥ 1, got {k}")
-    model._check_fitted()
-    catalogue = catalogue or Catalogue.build(model)
-    user = int(model.user_index_.lookup([user_id], what="user")[0]) \
-        if user_id is not None and user_id in model.user_index_ else None
-    request, _, rejected = parse_request(lm, message, noun)
+def _ranked(model: Recommender, catalogue: Catalogue, message: str, user: int | None,
+            request: ChatRequest | None, k: int) -> tuple[np.ndarray, np.ndarray, list[int]]:
+    """``(items, scores, seeds)`` for one message (see the module docstring)."""
     match = catalogue.matcher
     if request is not None:
         seeds = [i for i in (match.lookup(t) for t in request.like) if i is not None]
@@ -184,14 +178,53 @@ def chat_recommend(model: Recommender, lm: LanguageModel, message: str,
     scores[0, ~keep] = -np.inf
     items, top = top_k(scores, k)
     found = items[0] != -1
-    items, top = items[0, found], top[0, found]
-    titles = [str(t) for t in catalogue.titles[items]]
-    answer, source, removed = _answer(lm, message, titles, items, catalogue, noun)
-    frame = pd.DataFrame({"item_id": model.item_index_.to_external(items), "title": titles,
-                          "rank": np.arange(1, len(items) + 1), "score": top})
-    return ChatAnswer(message, request, rejected,
-                      tuple(str(catalogue.titles[s]) for s in seeds), frame, answer, source,
-                      removed)
+    return items[0, found], top[0, found], seeds
+
+
+def chat_recommend_many(model: Recommender, lm: LanguageModel, messages: list[str],
+                        user_ids: list[object | None] | None = None, k: int = 10,
+                        catalogue: Catalogue | None = None,
+                        noun: str = "movie") -> list[ChatAnswer]:
+    """Answer each of ``messages`` (for ``user_ids[i]`` when the model knows it) with up to
+    ``k`` items; the language model runs twice, batched over all messages."""
+    for message in messages:
+        if not isinstance(message, str) or not message.strip() or len(message) > MAX_MESSAGE:
+            raise ConfigError(f"chat: the message must be 1–{MAX_MESSAGE} characters of text")
+    if k < 1:
+        raise ConfigError(f"chat: k must be ≥ 1, got {k}")
+    model._check_fitted()
+    catalogue = catalogue or Catalogue.build(model)
+    user_ids = list(user_ids) if user_ids is not None else [None] * len(messages)
+    parsed = parse_requests(lm, messages, noun)
+    ranked = []
+    for message, user_id, (request, _, _) in zip(messages, user_ids, parsed, strict=True):
+        user = int(model.user_index_.lookup([user_id], what="user")[0]) \
+            if user_id is not None and user_id in model.user_index_ else None
+        ranked.append(_ranked(model, catalogue, message, user, request, k))
+    titles = [[str(t) for t in catalogue.titles[items]] for items, _, _ in ranked]
+    asks = [i for i, t in enumerate(titles) if t]
+    replies = dict(zip(asks, lm.chat([_answer_prompt(messages[i], titles[i], noun)
+                                      for i in asks], max_new_tokens=MAX_ANSWER_TOKENS,
+                                     stop=["\n\n"]), strict=True))
+    out = []
+    for i, (message, (request, _, rejected)) in enumerate(zip(messages, parsed, strict=True)):
+        items, top, seeds = ranked[i]
+        answer, source, removed = _grounded_answer(replies.get(i), titles[i], items,
+                                                   catalogue, noun)
+        frame = pd.DataFrame({"item_id": model.item_index_.to_external(items),
+                              "title": titles[i], "rank": np.arange(1, len(items) + 1),
+                              "score": top})
+        out.append(ChatAnswer(message, request, rejected,
+                              tuple(str(catalogue.titles[s]) for s in seeds), frame, answer,
+                              source, removed, replies.get(i, "")))
+    return out
+
+
+def chat_recommend(model: Recommender, lm: LanguageModel, message: str,
+                   user_id: object | None = None, k: int = 10,
+                   catalogue: Catalogue | None = None, noun: str = "movie") -> ChatAnswer:
+    """Answer ``message`` with up to ``k`` items (for ``user_id`` when the model knows it)."""
+    return chat_recommend_many(model, lm, [message], [user_id], k, catalogue, noun)[0]
 
 
 def constraint_rate(catalogue: Catalogue, items: np.ndarray, request: ChatRequest) -> float:

@@ -99,11 +99,15 @@ def request_messages(message: str, noun: str = "movie") -> list[dict[str, str]]:
             {"role": "user", "content": message}]
 
 
-def parse_request(lm: LanguageModel, message: str,
-                  noun: str = "movie") -> tuple[ChatRequest | None, str, str | None]:
-    """``(request or None, the model's reply, why it was rejected or None)``."""
-    (reply,) = lm.chat([request_messages(message, noun)], max_new_tokens=MAX_TOKENS)
-    try:
-        return validate_request(extract_json(reply)), reply, None
-    except ValueError as exc:
-        return None, reply, str(exc)
+def parse_requests(lm: LanguageModel, messages: list[str], noun: str = "movie") -> list[
+        tuple[ChatRequest | None, str, str | None]]:
+    """Per message ``(request or None, the model's reply, why it was rejected or None)``,
+    from one batched generation."""
+    replies = lm.chat([request_messages(m, noun) for m in messages], max_new_tokens=MAX_TOKENS)
+    out: list[tuple[ChatRequest | None, str, str | None]] = []
+    for reply in replies:
+        try:
+            out.append((validate_request(extract_json(reply)), reply, None))
+        except ValueError as exc:
+            out.append((None, reply, str(exc)))
+    return out

@@ -10,7 +10,8 @@ while one thread (or ``OMP_WAIT_POLICY=PASSIVE``, which must be set before torch
 imported) kept 5–12. So ``threads=None`` means one thread unless the environment sets the
 passive policy, then up to two. The thread count is set for each call and restored after.
 
-Generation: prompts are batched with left padding; ``temperature=0`` is greedy; with
+Generation: prompts are batched (up to :data:`BATCH`, similar lengths together) with left
+padding; ``temperature=0`` is greedy; with
 sampling each prompt is decoded on its own with its seed, so its text does not depend on
 the other prompts. ``logprob`` runs the prompt once and all continuations in one batch
 over copies of its key/value cache.
@@ -27,6 +28,9 @@ from trustrec.errors import ConfigError
 from trustrec.llm import bundled
 from trustrec.llm.base import LanguageModel, Message, ModelInfo, Sampling, cut_at_stop
 from trustrec.llm.cache import LLMCache
+
+#: Prompts decoded together (a batch of 8 ran 3.5× the tokens/s of one prompt here).
+BATCH = 8
 
 
 def default_threads() -> int:
@@ -107,7 +111,14 @@ class TransformersLM(LanguageModel):
         with intra_op_threads(self.threads or default_threads()), torch.inference_mode():
             if sampling.temperature > 0:
                 return [self._decode(model, tokenizer, [p], sampling)[0] for p in prompts]
-            return self._decode(model, tokenizer, prompts, sampling)
+            order = sorted(range(len(prompts)), key=lambda i: len(prompts[i]))
+            out = [""] * len(prompts)
+            for start in range(0, len(order), BATCH):  # similar lengths pad little
+                rows = order[start:start + BATCH]
+                texts = self._decode(model, tokenizer, [prompts[i] for i in rows], sampling)
+                for i, text in zip(rows, texts, strict=True):
+                    out[i] = text
+            return out
 
     def _decode(self, model: Any, tokenizer: Any, prompts: list[str],
                 sampling: Sampling) -> list[str]:
