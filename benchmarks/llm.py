@@ -12,6 +12,8 @@ Stages (each prints a Markdown table; ``--stages`` selects):
   part over ``--validation-users`` users), both on the same ``--users`` random test
   users: NDCG@10 and Recall@10 with 95 % bootstrap intervals over users, seconds per user
   of ``recommend`` (language model included; the answer cache is off), the chosen weight.
+  When validation chooses 0 (the retriever alone), a third row forces the smallest
+  non-zero weight, to show the language model's signal on test and its cost per user.
   With ``TRUSTREC_LLM_BASE_URL`` set, the same runs again against that endpoint.
 * **chat**: ``--chat`` scripted requests built from the ml-latest-small item table
   (genre, decade, genre + decade, "something like <title>") answered by ``content``
@@ -129,7 +131,14 @@ def rerank(data: Dataset, lm: LanguageModel, n_users: int, validation_users: int
                                         "validation_users": validation_users,
                                         "seed": seed}).use_llm(lm).fit(split.train)
     fit_rerank = time.perf_counter() - start
-    for name, m, fit in (("ease", ease, fit_ease), ("llm_rerank(ease)", model, fit_rerank)):
+    systems = [("ease", ease, fit_ease, None), ("llm_rerank(ease)", model, fit_rerank, None)]
+    if model.weight_ == 0.0:  # what the language model's signal does where it was not chosen
+        forced = min(w for w in model.config.grid() if w > 0)
+        systems.append((f"llm_rerank(ease), w forced to {forced}", model, fit_rerank, forced))
+    chosen = model.weight_
+    for name, m, fit, weight in systems:
+        if m is model:
+            model.weight_ = chosen if weight is None else weight
         start = time.perf_counter()
         lists = m.recommend(users, K).items
         per_user = (time.perf_counter() - start) / len(users)
@@ -142,7 +151,7 @@ def rerank(data: Dataset, lm: LanguageModel, n_users: int, validation_users: int
             row[metric] = float(values.mean())
             row[f"{metric} 95% CI"] = f"[{lo:.4f}, {hi:.4f}]"
         row.update({"fit s": fit, "s/user": per_user})
-        if name != "ease":
+        if m is model:
             row["weight"] = model.weight_
             row["validation ndcg by weight"] = ", ".join(
                 f"{w}: {v:.4f}" for w, v in model.validation_["ndcg"].items())
