@@ -11,6 +11,8 @@ import pytest
 
 from trustrec.data import Dataset
 
+pytest_plugins = ["tests.llm_fixtures"]
+
 
 def shared_data_dir() -> Path | None:
     """``$TRUSTREC_DATA_DIR`` or ``../shared/data`` beside the repository, if present."""

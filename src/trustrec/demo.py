@@ -21,19 +21,20 @@ DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "ease", "als", "bpr"
 def _trust_sections() -> dict[str, Callable[[Dataset, int], Section]]:
     """The report's capability sections, each a small run on the demo's data."""
     from trustrec.report.fairness import demo_fairness
+    from trustrec.report.llm import demo_llm
     from trustrec.report.privacy import demo_privacy
     from trustrec.report.robustness import demo_robustness
     from trustrec.report.sequence import demo_sequence
     from trustrec.report.text import demo_text
 
-    return {"language model": demo_text, "sequential": demo_sequence,
+    return {"language model": demo_text, "llm": demo_llm, "sequential": demo_sequence,
             "robustness": demo_robustness, "privacy": demo_privacy,
             "fairness": demo_fairness}
 
 
 #: Capability sections the demo adds after the model comparison (``sections=()`` skips them).
-DEFAULT_SECTIONS: tuple[str, ...] = ("language model", "sequential", "robustness", "privacy",
-                                     "fairness")
+DEFAULT_SECTIONS: tuple[str, ...] = ("language model", "llm", "sequential", "robustness",
+                                     "privacy", "fairness")
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 
-from trustrec.cli import core, data, fairness, privacy, robustness, serve, text  # noqa: F401  (modules register their commands)
+from trustrec.cli import core, data, fairness, llm, privacy, robustness, serve, text  # noqa: F401  (modules register their commands)
 from trustrec.cli.common import app
 
 

@@ -278,7 +278,7 @@ def demo(
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     section: Annotated[list[str] | None, typer.Option(
         help="Report sections after the comparison (repeatable; default all; 'none' skips): "
-             "'language model', sequential, robustness, privacy, fairness.")] = None,
+             "'language model', llm, sequential, robustness, privacy, fairness.")] = None,
 ) -> None:
     """Train several models, evaluate them, print a table and write report/index.html."""
     from trustrec.demo import DEFAULT_MODELS, DEFAULT_SECTIONS, run_demo

@@ -107,6 +107,10 @@ def explain(
                                                "words.")] = None,
     reasons: Annotated[int, typer.Option(min=1, help="Reasons of each type.")] = 3,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    words: Annotated[bool, typer.Option(
+        "--words", help="Also say it in a sentence from the language model (TRUSTREC_LLM_*"
+                        " settings; the bundled model by default), checked for "
+                        "faithfulness.")] = False,
 ) -> None:
     """Explain why items are recommended to a user (collaborative, content, linear or
     popularity reasons)."""
@@ -119,6 +123,9 @@ def explain(
         if items else None
     found = [explain_external(recommender, user, item, reasons, items=info)] if item else \
         explain_recommendations(recommender, user, k, reasons, items=info)
+    if words:
+        _explain_in_words(recommender, found, info, as_json)
+        return
     if as_json:
         out.print_json(json.dumps([e.to_dict() for e in found]))
         return
@@ -128,3 +135,18 @@ def explain(
                   highlight=False, markup=False, soft_wrap=True)
     if not found:
         err.print("no recommendations to explain")
+
+
+def _explain_in_words(recommender, found, info, as_json: bool) -> None:
+    """Print the worded explanations (``explain --words``)."""
+    from trustrec.explain.words import explain_in_words
+    from trustrec.llm.settings import open_model
+
+    worded = explain_in_words(recommender, open_model(), found, items=info)
+    if as_json:
+        out.print_json(json.dumps([w.to_dict() for w in worded]))
+        return
+    for rank, w in enumerate(worded, 1):
+        note = "" if w.faithful else "  [model's sentence failed the faithfulness check]"
+        out.print(f"{rank}. {w.explanation.item_id}: {w.text}{note}", highlight=False,
+                  markup=False, soft_wrap=True)

@@ -11,6 +11,7 @@ from trustrec.models import (
     hybrid,  # noqa: F401  (registers the model)
     itemknn,  # noqa: F401  (registers the model)
     linear,  # noqa: F401  (registers the model)
+    llm_rerank,  # noqa: F401  (registers the model)
     mf,  # noqa: F401  (registers the model)
     ncf,  # noqa: F401  (registers the model)
     popularity,  # noqa: F401  (registers the model)

@@ -28,6 +28,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 from trustrec.errors import ModelError, TrustrecError
 from trustrec.serve import problems
 from trustrec.serve.access import Access, GuardedRoute, require_users
+from trustrec.serve.chat import ChatIn, ChatRoute
 from trustrec.serve.metrics import MetricsMiddleware
 from trustrec.serve.online import top_items
 from trustrec.serve.page import page_headers
@@ -201,6 +202,22 @@ def create_app(settings: Settings) -> FastAPI:
             raise Problem(501, f"search: {exc}") from None
         return {"query": body.query, "model": snap.model.name, "personalised": user is not None,
                 "items": _records(frame[["item_id", "title", "rank", "score"]])}
+
+    # ---- POST /v1/chat: conversational recommendation (trustrec.chat, issue 15) ----
+    chat_route = ChatRoute()
+    reader = Depends(Access("read"))  # a key always: every answer costs a language model
+
+    @app.post("/v1/chat")
+    def chat(body: ChatIn, api_key: ApiKey | None = reader) -> dict[str, Any]:
+        """Items for a request in words; with a ``user_id``, for a user the key may act for.
+        The answer names only items on the list."""
+        if body.user_id is not None:
+            require_users(api_key, [body.user_id])
+        try:
+            return _json_safe(chat_route.answer(service.snapshot, service.items, body))
+        except ModelError as exc:
+            raise Problem(501, f"chat: {exc}") from None
+    # ---- end of POST /v1/chat ----
 
     @app.get("/v1/items/{item_id}", dependencies=[anyone])
     def item(item_id: IdPath) -> dict[str, Any]:

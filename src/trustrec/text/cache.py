@@ -16,7 +16,6 @@ import hashlib
 import io
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from trustrec._runtime import atomic_write as _atomic_write
 from trustrec.errors import DataError
 from trustrec.text.item_text import normalize_text
 
@@ -187,15 +187,3 @@ class EmbeddingCache:
         except OSError:
             pass  # read-only or already moved by another process: ignoring it is enough
 
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    """Write ``data`` to a temporary file beside ``path``, flush it, then rename it."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)

@@ -22,12 +22,14 @@ import threading
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import numpy as np
 
+from trustrec._runtime import available_cpus as _available_cpus
+from trustrec._runtime import intra_op_threads as _intra_op_threads
 from trustrec.data.dataset import Dataset
 from trustrec.errors import ConfigError, DataError
 from trustrec.text.cache import EmbeddingCache
@@ -329,22 +331,3 @@ def _forward(model: Any, texts: list[str], lock: threading.Lock | None = None) -
         vectors = model(features)["sentence_embedding"].float()
         return torch.nn.functional.normalize(vectors, dim=1).numpy()
 
-
-def _available_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
-
-
-@contextmanager
-def _intra_op_threads(n: int) -> Iterator[None]:
-    """Set torch's intra-op thread count for the duration of the block."""
-    import torch
-
-    previous = torch.get_num_threads()
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
