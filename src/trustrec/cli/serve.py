@@ -63,6 +63,9 @@ def serve(
     os.environ[ENV_VAR] = settings.to_json()
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: binding {host}: the service is reachable from other machines")
+    shown = f"[{host}]" if ":" in host else host
+    out.print(f"listening on http://{shown}:{port} ({workers} worker(s); web page at /, "
+              f"events in {db.split('://')[0]})", highlight=False)
     # the app reads X-Forwarded-For itself, from --trusted-proxy only: uvicorn must not
     uvicorn.run("trustrec.serve.app:app_from_env", factory=True, host=host, port=port,
                 workers=workers, log_level="warning", proxy_headers=False)

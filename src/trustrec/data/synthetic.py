@@ -327,19 +327,26 @@ def to_files(ds: Dataset, directory: str | Path) -> dict[str, Path]:
     return written
 
 
-def to_movielens_100k(ds: Dataset, directory: str | Path) -> Path:
+def to_movielens_100k(ds: Dataset, directory: str | Path, seed: int = 0) -> Path:
     """Write ``ds`` in the MovieLens-100K layout (``u.data``, ``u.item``, ``u.genre``,
-    ``u.user``), so that every command documented for ml-100k can run on synthetic data.
+    ``u.user`` and the five folds ``u1.base``/``u1.test`` … ``u5``), so that every command
+    documented for ml-100k can run on synthetic data.
 
     IDs become 1-based integers in index order; ratings are rounded into 1–5; a user's age
-    is the lower bound of their age group. Returns the folder.
+    is the lower bound of their age group; the folds split the ratings at random (``seed``)
+    into five disjoint test parts, as ML-100K's do. Returns the folder.
     """
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     ratings = np.clip(np.rint(ds.value), 1, 5).astype(np.int64)
     stamps = ds.timestamp if ds.timestamp is not None else np.zeros(len(ds), dtype=np.int64)
-    pd.DataFrame({"u": ds.user + 1, "i": ds.item + 1, "r": ratings, "t": stamps}).to_csv(
-        directory / "u.data", sep="\t", header=False, index=False)
+    rows = pd.DataFrame({"u": ds.user + 1, "i": ds.item + 1, "r": ratings, "t": stamps})
+    rows.to_csv(directory / "u.data", sep="\t", header=False, index=False)
+    fold = np.random.default_rng(seed).permutation(len(rows)) % 5
+    for k in range(5):
+        for part, keep in (("base", fold != k), ("test", fold == k)):
+            rows[keep].to_csv(directory / f"u{k + 1}.{part}", sep="\t", header=False,
+                              index=False)
     items = ds.items.set_index("item_id").reindex(ds.item_index.ids) if ds.items is not None \
         else pd.DataFrame(index=ds.item_index.ids)
     titles = items["title"].fillna("") if "title" in items else pd.Series("", index=items.index)
