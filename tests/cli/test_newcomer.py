@@ -127,3 +127,12 @@ def test_demo_reports_its_models_and_sections(tmp_path) -> None:
     assert models == [(0, 2), (1, 2), (2, 2)]
     assert ("section fairness", 0, 1) in heard and ("section fairness", 1, 1) in heard
     assert heard[-1] == ("report sections", 1, 1)
+
+
+def test_train_out_onto_a_file_is_one_clear_line(capsys, tmp_path, ml100k) -> None:
+    taken = tmp_path / "model.txt"
+    taken.write_text("not a model")
+    code, _, err = run(capsys, "train", "--interactions", ml100k, "--model", "popularity",
+                       "--out", taken)
+    assert code == 2 and "is a file" in err and "Traceback" not in err
+    assert taken.read_text() == "not a model"  # nothing already stored is lost

@@ -54,6 +54,10 @@ def train(
     from trustrec.models import create_model
     from trustrec.privacy.encryption import save_model
 
+    if out_dir.exists() and not out_dir.is_dir():
+        raise typer.BadParameter(f"{out_dir} is a file; give a directory for the model "
+                                 "(a new one, or a model directory to replace)",
+                                 param_hint="--out")
     key = model_key(encrypt_key_file, inputs=(interactions,), outputs=(out_dir,))
     if uses_spark(engine):
         from trustrec.cli.spark import train_spark
