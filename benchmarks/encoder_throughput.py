@@ -231,7 +231,7 @@ def main(argv: list[str] | None = None) -> None:
     flops = flops_per_text(plain_model(), sample, max_tokens=128)
     print(f"Encoding {len(sample)} ml-latest-small titles + genres, median of {args.repeats} "
           f"rounds; cosines over {len(texts)} movies vs the baseline's float32 vectors. "
-          f"float32 GEMM peak ({args.gemm}², numpy, all cores): {peak:.0f} GFLOP/s "
+          f"float32 GEMM peak ({args.gemm}², numpy, all CPUs): {peak:.0f} GFLOP/s "
           f"(range {min(peaks):.0f}–{max(peaks):.0f}); the encoder's useful work: "
           f"{flops / 1e6:.0f} MFLOP per text.\n")
     print("| method | int8 | texts/s (median) | range | speed-up | GFLOP/s | of fp32 peak "
