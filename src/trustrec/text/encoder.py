@@ -83,18 +83,18 @@ class TextEncoder:
     (the outcome depends only on the model files and the backend); ``True``: int8 always;
     ``False``: float32. On ml-latest-small titles + genres the int8 vectors keep cosine
     ≥ 0.99 to float32 with either backend (see ``docs/text.md``). int8 activation scales
-    are computed per batch, so a text's int8
-    vector varies a little with the batch it is encoded in (cosine ≥ 0.994 between two
-    batchings of those titles); the same texts in the same call always give the same
-    vectors. Float32 vectors do not depend on threads and vary only by float rounding
-    (≤1e-6) with batch composition.
+    are computed per batch, so a text's int8 vector varies a little with the batch it is
+    encoded in (torch: cosine ≥ 0.994 between two batchings of those titles); the same
+    texts in the same call always give the same vectors. Float32 vectors do not depend on
+    threads and vary only by float rounding (≤1e-6) with batch composition.
     ``int8`` tells, once the model has loaded, whether it runs in int8.
 
     Rows are L2-normalised and deterministic; the empty text (after normalisation) maps to
-    the zero vector. ``model``, ``max_seq_length`` and ``quantize`` are read once, when the
-    model loads (make a new encoder to change them); ``cache``, ``batch_size``, ``threads``
-    and ``show_progress`` may be changed at any time. ``texts_encoded`` counts the texts
-    this encoder has run through the model (cache hits and repeated texts not included).
+    the zero vector. ``model``, ``max_seq_length``, ``quantize``, ``backend`` and
+    ``export_dir`` are read once, when the model loads (make a new encoder to change them);
+    ``cache``, ``batch_size``, ``threads`` and ``show_progress`` may be changed at any time.
+    ``texts_encoded`` counts the texts this encoder has run through the model (cache hits
+    and repeated texts not included).
     """
 
     def __init__(
