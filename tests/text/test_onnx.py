@@ -134,19 +134,26 @@ def test_changed_file_is_refused_and_exported_again(
     np.testing.assert_allclose(vectors, reference, atol=1e-5)
 
 
-def test_forged_graph_with_a_matching_manifest_is_refused(
-        tiny_model: Path, exported: Path, exports: list[Path]) -> None:
-    """An attacker who rewrites the graph *and* its manifest hash: the graph must still
-    reproduce the torch model, so it is refused and exported again."""
+def permuted_embeddings(data: bytes) -> bytes:
+    """The graph with its largest weight (the token embeddings) in reverse row order."""
     import onnx
     from onnx import numpy_helper
 
-    graph = exported / "model.fp32.onnx"
-    proto = onnx.load_from_string(graph.read_bytes())
+    proto = onnx.load_from_string(data)
     weights = max(proto.graph.initializer, key=lambda t: int(np.prod(t.dims)))
-    forged = numpy_helper.to_array(weights)[::-1].copy()  # the embedding rows permuted
+    forged = numpy_helper.to_array(weights)[::-1].copy()
     weights.CopyFrom(numpy_helper.from_array(forged, weights.name))
-    graph.write_bytes(proto.SerializeToString())
+    return proto.SerializeToString()
+
+
+@pytest.mark.parametrize("forge", [permuted_embeddings, lambda data: b"not a graph" + data],
+                         ids=["permuted-weights", "not-a-graph"])
+def test_forged_graph_with_a_matching_manifest_is_refused(
+        tiny_model: Path, exported: Path, exports: list[Path], forge) -> None:
+    """An attacker who rewrites the graph *and* its manifest hash: the graph must still
+    run and reproduce the torch model, so it is refused and exported again."""
+    graph = exported / "model.fp32.onnx"
+    graph.write_bytes(forge(graph.read_bytes()))
     manifest_file = exported / onnx_backend.MANIFEST
     manifest = json.loads(manifest_file.read_text())
     manifest["files"]["fp32"]["sha256"] = hashlib.sha256(graph.read_bytes()).hexdigest()

@@ -104,29 +104,31 @@ def load(model: Any, source_digest: str, root: Path, *, int8: bool,
         f"{source_digest};{FORMAT}:{FORMAT_VERSION};opset={OPSET}".encode()).hexdigest()[:32]
     cached = _read(folder, source_digest, int8)
     if cached is not None:
-        graphs, agreement = _verified(cached, check, reference)
+        graphs, problem = _verified(cached, check, reference)
         if graphs is not None:
             return graphs
-        warnings.warn(f"ONNX text model {folder / _FILES['fp32']}: its vectors reach only "
-                      f"cosine {agreement:.4f} to the torch model's; refusing it and exporting "
-                      "again", RuntimeWarning, stacklevel=3)
-    graphs, agreement = _verified(_export(model, folder, source_digest, int8), check, reference)
+        _refuse(folder / _FILES["fp32"], problem)
+    graphs, problem = _verified(_export(model, folder, source_digest, int8), check, reference)
     if graphs is None:
-        raise ConfigError(f"ONNX export of the text model into {folder}: its vectors reach "
-                          f"only cosine {agreement:.4f} to the torch model's (expected "
-                          f"≥ {FIDELITY}); use backend='torch'")
+        raise ConfigError(f"ONNX export of the text model into {folder}: {problem}; use "
+                          "backend='torch'")
     return graphs
 
 
 def _verified(files: dict[str, bytes], check: Callable[[OnnxModel], np.ndarray],
-              reference: np.ndarray) -> tuple[OnnxExport | None, float]:
-    """The loaded graphs if the float32 one agrees with ``reference`` (else None), and the
-    agreement (min cosine)."""
-    fp32 = OnnxModel(files["fp32"])
-    agreement = min_cosine(check(fp32), reference)
-    if agreement < FIDELITY:
-        return None, agreement
-    return OnnxExport(fp32, OnnxModel(files["int8"]) if "int8" in files else None), agreement
+              reference: np.ndarray) -> tuple[OnnxExport | None, str]:
+    """The loaded graphs if ONNX Runtime accepts them and the float32 one agrees with
+    ``reference``; else None and what was wrong."""
+    try:
+        fp32 = OnnxModel(files["fp32"])
+        agreement = min_cosine(check(fp32), reference)
+        int8 = OnnxModel(files["int8"]) if "int8" in files else None
+    except Exception as exc:  # onnxruntime raises its own types for bad graphs
+        return None, f"ONNX Runtime cannot run it ({type(exc).__name__}: {exc})"
+    if not agreement >= FIDELITY:  # also NaN
+        return None, (f"its vectors reach only cosine {agreement:.4f} to the torch model's "
+                      f"(expected ≥ {FIDELITY})")
+    return OnnxExport(fp32, int8), ""
 
 
 def _read(folder: Path, source_digest: str, int8: bool) -> dict[str, bytes] | None:
@@ -137,17 +139,17 @@ def _read(folder: Path, source_digest: str, int8: bool) -> dict[str, bytes] | No
         return None
     try:
         manifest = json.loads(file.read_text(encoding="utf-8"))
-        entries = {kind: manifest["files"][kind] for kind in manifest["files"]}
+        hashes = {kind: str(entry["sha256"]) for kind, entry in manifest["files"].items()}
         current = (manifest["format"] == FORMAT and manifest["format_version"] == FORMAT_VERSION
                    and manifest["source"] == source_digest)
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        _refuse(file, f"unreadable manifest ({exc})")
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        _refuse(file, f"unreadable manifest ({exc!r})")
         return None
     if not current:
         log.info("ONNX text model %s is from another model or format; exporting again", folder)
         return None
     kinds = ("fp32", "int8") if int8 else ("fp32",)
-    if any(kind not in entries for kind in kinds):
+    if any(kind not in hashes for kind in kinds):
         return None  # e.g. exported without int8 before: export both now
     out = {}
     for kind in kinds:
@@ -157,7 +159,7 @@ def _read(folder: Path, source_digest: str, int8: bool) -> dict[str, bytes] | No
         except OSError as exc:
             _refuse(path, f"unreadable ({exc})")
             return None
-        if hashlib.sha256(data).hexdigest() != entries[kind].get("sha256"):
+        if hashlib.sha256(data).hexdigest() != hashes[kind]:
             _refuse(path, f"SHA-256 differs from {MANIFEST}; the file was changed")
             return None
         out[kind] = data
