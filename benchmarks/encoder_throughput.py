@@ -14,11 +14,11 @@ Texts: every movie of ml-latest-small ``movies.csv`` as title + genres
   its defaults (batch 32, 256 tokens, torch's default intra-op threads).
 * **The limit**: each round also times float32 GEMMs (``--gemm``-sized square numpy
   matmuls: one on all BLAS threads, and one per CPU at once on one thread each; the better,
-  best of 5; median over the rounds) — the machine's fp32 peak. A
-  method's GFLOP/s are its texts/s times the encoder's useful FLOPs per text: the
-  multiply-adds of its matrix products (Q/K/V/output projections and feed-forward,
-  ``L·(8d² + 4·d·d_ff)``, plus attention ``4·L²·d``, per layer, ``L`` the text's tokens
-  without padding), i.e. ≈ 2 × multiply-adds; int8 layers can exceed the fp32 peak.
+  best of 5; median over the rounds) — the machine's fp32 peak. A method's GFLOP/s are
+  its texts/s times the encoder's useful FLOPs per text: 2 × the multiply-adds of its
+  matrix products (Q/K/V/output projections and feed-forward, ``L·(8d² + 4·d·d_ff)``,
+  plus attention ``4·L²·d``, per layer, ``L`` the text's tokens without padding); int8
+  layers are counted at these FLOPs too, so int8 rows may exceed the fp32 peak.
 * **Export**: the one-time ONNX export (+ int8 copy + calibration) into an empty folder,
   then a second construction that loads it from there (hash check + calibration only).
 * **Agreement**: min and mean cosine, over the catalogue (or a random ``--catalogue``
