@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,16 @@ def shared_data_dir() -> Path | None:
         if path.is_dir():
             return path
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def trustrec_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """``$TRUSTREC_CACHE_DIR`` for the session: the text model's ONNX export is made once
+    per test session, there, and never in the user's cache."""
+    path = tmp_path_factory.mktemp("trustrec-cache")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("TRUSTREC_CACHE_DIR", str(path))
+        yield path
 
 
 @pytest.fixture(scope="session")

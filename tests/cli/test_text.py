@@ -66,6 +66,21 @@ def test_encode_writes_vectors_and_reencodes_only_new_items(capsys, tmp_path, fi
     assert not bigger.vectors[31].any() and bigger.vectors[30].any()
 
 
+def test_encode_backend_option_is_part_of_the_vectors_id(capsys, tmp_path, files) -> None:
+    for backend in ("torch", "onnx"):
+        code, _out, err = run(capsys, "encode", "--items", files["items"], "--out",
+                              tmp_path / backend, "--fields", "title", "--no-quantize",
+                              "--backend", backend)
+        assert code == 0, err
+    by_torch, by_onnx = (ItemVectors.load(tmp_path / b) for b in ("torch", "onnx"))
+    assert by_torch.model_id.endswith(";max_seq_length=128")
+    assert by_onnx.model_id.endswith(";max_seq_length=128;onnx")
+    np.testing.assert_allclose(by_onnx.vectors, by_torch.vectors, atol=1e-4)
+    code, _out, err = run(capsys, "encode", "--items", files["items"], "--out", tmp_path,
+                          "--backend", "tensorflow")
+    assert code == 2 and "backend='tensorflow'" in err
+
+
 def test_encode_refuses_a_missing_field(capsys, tmp_path, files) -> None:
     code, _out, err = run(capsys, "encode", "--items", files["items"], "--out", tmp_path,
                           "--fields", "title,plot")

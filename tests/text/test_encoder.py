@@ -1,13 +1,12 @@
-"""TextEncoder with the bundled all-MiniLM-L6-v2 (loaded once per module, offline)."""
+"""TextEncoder with the bundled all-MiniLM-L6-v2 (fixtures in conftest.py: offline, loaded
+once per session)."""
 
 from __future__ import annotations
 
 import shutil
-import socket
 from collections.abc import Iterator
 from pathlib import Path
 
-import huggingface_hub.constants
 import numpy as np
 import pandas as pd
 import pytest
@@ -24,40 +23,6 @@ TITLES = [
     "Heat (1995). Genres: Action, Crime, Thriller",
     "Sense and Sensibility (1995). Genres: Drama, Romance",
 ]
-
-
-@pytest.fixture(autouse=True)
-def offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test here may reach the network (the hub reads HF_HUB_OFFLINE when imported)."""
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
-    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
-    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", True)
-
-    def refuse(*args: object, **kwargs: object) -> None:
-        raise OSError("network access attempted in a test")
-
-    monkeypatch.setattr(socket.socket, "connect", refuse)
-    monkeypatch.setattr(socket, "create_connection", refuse)
-
-
-@pytest.fixture(scope="module")
-def encoder() -> Iterator[TextEncoder]:
-    """One loaded encoder for the module (the model loads on the first encode)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        enc = TextEncoder(show_progress=False)
-        enc.encode(["warm up"])
-    yield enc
-
-
-@pytest.fixture(scope="module")
-def fp32() -> Iterator[TextEncoder]:
-    """A float32 encoder for the module (``quantize=False``)."""
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HF_HUB_OFFLINE", "1")
-        enc = TextEncoder(quantize=False, show_progress=False)
-        enc.encode(["warm up"])
-    yield enc
 
 
 @pytest.fixture
@@ -179,8 +144,12 @@ def test_model_id_tracks_model_files_and_settings(tmp_path: Path) -> None:
     assert base.startswith("sentence-transformers/all-MiniLM-L6-v2@")
     assert TextEncoder().model_id == base
     assert TextEncoder(max_seq_length=64).model_id != base
-    assert len({base, TextEncoder(quantize=True).model_id,
-                TextEncoder(quantize=False).model_id}) == 3
+    ids = {TextEncoder(backend=backend, quantize=quantize).model_id
+           for backend in ("onnx", "torch") for quantize in (None, True, False)}
+    assert len(ids) == 6 and base in ids  # vectors of other backends never mix in a cache
+    # the torch ids of earlier versions stay valid (their caches are still hit)
+    assert TextEncoder(backend="torch").model_id.endswith(";max_seq_length=128;int8-smooth-auto")
+    assert base.endswith(";max_seq_length=128;onnx;int8-auto")
     copy = tmp_path / "model"
     shutil.copytree(default_model_path(), copy,
                     copy_function=lambda src, dst: Path(dst).symlink_to(src))
@@ -235,15 +204,27 @@ def test_no_progress_output_off_terminal(encoder: TextEncoder, monkeypatch: pyte
     assert "Encoding texts" in capsys.readouterr().err
 
 
-def test_int8_by_default_close_to_float32(encoder: TextEncoder, fp32: TextEncoder) -> None:
+def pair(backend: str, request: pytest.FixtureRequest) -> tuple[TextEncoder, TextEncoder]:
+    """The session's default (int8 where kept) and float32 encoders of ``backend``."""
+    names = ("encoder", "fp32") if backend == "torch" else ("onnx_encoder", "onnx_fp32")
+    default, fp32 = (request.getfixturevalue(name) for name in names)
+    assert default.backend == fp32.backend == backend
+    return default, fp32
+
+
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
+def test_int8_by_default_close_to_float32(backend: str, request: pytest.FixtureRequest) -> None:
+    encoder, fp32 = pair(backend, request)
     assert encoder.int8 is True and fp32.int8 is False
     cosines = np.einsum("ij,ij->i", encoder.encode(TITLES), fp32.encode(TITLES))
     assert cosines.min() >= 0.99 and cosines.max() < 1 - 1e-6  # close, yet really int8
 
 
+@pytest.mark.parametrize("backend", ["torch", "onnx"])
 def test_float32_when_int8_fails_the_calibration_check(
-        fp32: TextEncoder, monkeypatch: pytest.MonkeyPatch) -> None:
+        backend: str, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> None:
+    _, fp32 = pair(backend, request)
     monkeypatch.setattr("trustrec.text.encoder.MIN_INT8_COSINE", 1.01)  # no int8 model passes
-    fallback = TextEncoder(show_progress=False)
+    fallback = TextEncoder(backend=backend, show_progress=False)
     np.testing.assert_allclose(fallback.encode(TITLES), fp32.encode(TITLES), atol=1e-5)
     assert fallback.int8 is False

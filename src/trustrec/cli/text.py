@@ -41,6 +41,9 @@ def encode(
         "--quantize/--no-quantize",
         help="int8 (faster) or float32 layers; default: int8 if it keeps cosine ≥ 0.99 to "
              "float32 on calibration texts.")] = None,
+    backend: Annotated[str | None, typer.Option(
+        help="onnx (ONNX Runtime, the model exported once into the user cache) or torch; "
+             "default: onnx where onnxruntime is installed.")] = None,
     columns: ColumnsOpt = None,
 ) -> None:
     """Precompute the text vectors of a catalogue; texts already in OUT's cache are reused."""
@@ -50,7 +53,7 @@ def encode(
     names = None if fields is None else [f.strip() for f in fields.split(",") if f.strip()]
     table = readers.read_items(items, columns_mapping(columns))
     encoder = TextEncoder(model, cache_dir=out_dir / CACHE_FOLDER, batch_size=batch_size,
-                          quantize=quantize)
+                          quantize=quantize, backend=backend)
     start = time.perf_counter()
     result = encode_item_table(table, encoder, names)
     seconds = time.perf_counter() - start

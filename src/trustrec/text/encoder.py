@@ -7,9 +7,10 @@ intra-op torch thread each. That avoids torch's default intra-op parallelism, wh
 barriers stall on the small matrices of short texts and collapse when the cores are shared
 with other processes. ``max_seq_length=128`` (the length all-MiniLM-L6-v2 was trained at)
 caps the cost of long descriptions and truncates no MovieLens title + genres text.
-By default two thirds of the Linear-layer work runs in int8 (smoothed dynamic quantisation,
-:mod:`trustrec.text.quantize`) when a calibration check keeps cosine ≥ 0.99 to float32;
-see :class:`TextEncoder`.
+Two backends run the model: ONNX Runtime (the default where ``onnxruntime`` is installed:
+the model exported once and cached, :mod:`trustrec.text.onnx_backend`) and torch (the
+fallback). By default, with either, the attention and feed-forward up-projection layers run
+in int8 when a calibration check keeps cosine ≥ 0.99 to float32; see :class:`TextEncoder`.
 """
 
 from __future__ import annotations
@@ -38,7 +39,10 @@ from trustrec.text.item_text import build_item_texts, normalize_text
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
+    from trustrec.text.onnx_backend import OnnxModel
+
 BUNDLED_MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
+BACKENDS = ("onnx", "torch")
 MIN_INT8_COSINE = 0.99
 log = logging.getLogger(__name__)
 _T = TypeVar("_T")
@@ -61,28 +65,38 @@ class TextEncoder:
     offline) or a Hugging Face hub name. Construction is cheap; the model loads on the first
     :meth:`encode`. ``cache_dir``: an :class:`EmbeddingCache` folder; cached texts are never
     encoded again. ``batch_size``: texts per forward pass. ``max_seq_length``: tokens kept per
-    text (None: the model's own limit). ``threads``: batches encoded in parallel, one torch
-    thread each (None: the CPUs this process may use). ``show_progress``: a progress bar
-    (None: only when stderr is a terminal).
+    text (None: the model's own limit). ``threads``: batches encoded in parallel, one
+    intra-op thread each (None: the CPUs this process may use). ``show_progress``: a progress
+    bar (None: only when stderr is a terminal).
 
-    ``quantize``: run the attention and feed-forward up-projection Linear layers in int8
-    (dynamic quantisation with SmoothQuant scaling, :mod:`trustrec.text.quantize`); the
-    feed-forward down-projections stay float32. ``None`` (default): int8 when, on the
-    built-in calibration texts, every vector keeps cosine ≥ 0.99 to the float32 one, else
-    float32 (the outcome depends only on the model files); ``True``: int8 always; ``False``:
-    float32. On ml-latest-small titles + genres the int8 vectors keep cosine ≥ 0.994 to
-    float32 (mean 0.997). int8 activation scales are computed per batch, so a text's int8
-    vector varies a little with the batch it is encoded in (cosine ≥ 0.994 between two
-    batchings of those titles); the same texts in the same call always give the same
-    vectors. Float32 vectors do not depend on threads and vary only by float rounding
-    (≤1e-6) with batch composition.
+    ``backend``: ``"onnx"`` (ONNX Runtime; the model is exported with ``torch.onnx.export``
+    on first use and cached, hash-checked, in ``export_dir``, see
+    :mod:`trustrec.text.onnx_backend`), ``"torch"``, or None (default): ``"onnx"`` when
+    ``onnxruntime`` can be imported, else ``"torch"``; also ``"torch"``, with a warning,
+    when the model cannot be exported. ``export_dir``: the folder of the cached exports
+    (None: :func:`~trustrec.text.onnx_backend.default_root`, the user cache folder).
+    ``backend`` tells the backend in use (reading it resolves None).
+
+    ``quantize``: run the attention and feed-forward up-projection layers in int8; the
+    feed-forward down-projections stay float32. With torch: dynamic quantisation with
+    SmoothQuant scaling (:mod:`trustrec.text.quantize`); with ONNX: ONNX Runtime's dynamic
+    quantisation, per-channel weights. ``None`` (default): int8 when, on the built-in
+    calibration texts, every vector keeps cosine ≥ 0.99 to the float32 one, else float32
+    (the outcome depends only on the model files and the backend); ``True``: int8 always;
+    ``False``: float32. On ml-latest-small titles + genres the int8 vectors keep cosine
+    ≥ 0.99 to float32 with either backend (see ``docs/text.md``). int8 activation scales
+    are computed per batch, so a text's int8 vector varies a little with the batch it is
+    encoded in (torch: cosine ≥ 0.994 between two batchings of those titles); the same
+    texts in the same call always give the same vectors. Float32 vectors do not depend on
+    threads and vary only by float rounding (≤1e-6) with batch composition.
     ``int8`` tells, once the model has loaded, whether it runs in int8.
 
     Rows are L2-normalised and deterministic; the empty text (after normalisation) maps to
-    the zero vector. ``model``, ``max_seq_length`` and ``quantize`` are read once, when the
-    model loads (make a new encoder to change them); ``cache``, ``batch_size``, ``threads``
-    and ``show_progress`` may be changed at any time. ``texts_encoded`` counts the texts
-    this encoder has run through the model (cache hits and repeated texts not included).
+    the zero vector. ``model``, ``max_seq_length``, ``quantize``, ``backend`` and
+    ``export_dir`` are read once, when the model loads (make a new encoder to change them);
+    ``cache``, ``batch_size``, ``threads`` and ``show_progress`` may be changed at any time.
+    ``texts_encoded`` counts the texts this encoder has run through the model (cache hits
+    and repeated texts not included).
     """
 
     def __init__(
@@ -95,11 +109,16 @@ class TextEncoder:
         quantize: bool | None = None,
         threads: int | None = None,
         show_progress: bool | None = None,
+        backend: str | None = None,
+        export_dir: str | os.PathLike[str] | None = None,
     ) -> None:
         for name, value in (("batch_size", batch_size), ("max_seq_length", max_seq_length),
                             ("threads", threads)):
             if value is not None and (not isinstance(value, int) or value < 1):
                 raise ConfigError(f"TextEncoder: {name}={value!r}, expected a positive integer")
+        if backend is not None and backend not in BACKENDS:
+            raise ConfigError(f"TextEncoder: backend={backend!r}, expected one of "
+                              f"{', '.join(BACKENDS)} or None")
         self.model = model
         self.batch_size = batch_size
         self.max_seq_length = max_seq_length
@@ -107,33 +126,66 @@ class TextEncoder:
         self.threads = threads
         self.show_progress = show_progress
         self.cache = EmbeddingCache(cache_dir) if cache_dir is not None else None
+        self.export_dir = None if export_dir is None else Path(export_dir)
+        self._backend_setting = backend
+        self._backend = backend
         self._st: SentenceTransformer | None = None
+        self._onnx: OnnxModel | None = None
         self._model_id: str | None = None
-        self._weights_digest: str | None = None
+        self._digest: str | None = None
         self.texts_encoded = 0
         self.int8: bool | None = None
 
     # ------------------------------------------------------------------ identity
     @property
+    def backend(self) -> str:
+        """``"onnx"`` or ``"torch"``: the backend that runs (or will run) the model."""
+        if self._backend is None:
+            from trustrec.text import onnx_backend
+
+            self._backend = "onnx" if onnx_backend.available() else "torch"
+            if self._backend == "torch":
+                log.info("onnxruntime is not installed; text model runs with torch")
+        elif self._backend == "onnx" and self._onnx is None:
+            from trustrec.text import onnx_backend
+
+            if not onnx_backend.available():
+                raise ConfigError("TextEncoder(backend='onnx') needs the package onnxruntime "
+                                  "(pip install onnxruntime)")
+        return self._backend
+
+    @property
     def model_id(self) -> str:
         """Identifies the vectors: model name, a digest of its files, and the settings that
         change vectors, e.g. ``sentence-transformers/all-MiniLM-L6-v2@<sha256[:16]>;
-        max_seq_length=128``. A local folder is hashed without loading the model; a hub
-        model is identified by a digest of its loaded weights (so asking loads it)."""
+        max_seq_length=128;onnx;int8-auto`` (the backend and the quantisation are part of it,
+        so vectors of different backends never mix in a cache). A local folder is hashed
+        without loading the model; a hub model is identified by a digest of its loaded
+        weights (so asking loads it)."""
         if self._model_id is None:
             folder = self._folder()
-            if folder is None:
-                name = str(self.model)
-                self._model()
-                digest = self._weights_digest
-            else:
-                name = BUNDLED_MODEL_NAME if folder == default_model_path() else folder.name
-                digest = _folder_digest(folder)
+            name = str(self.model) if folder is None else \
+                BUNDLED_MODEL_NAME if folder == default_model_path() else folder.name
             settings = f"max_seq_length={self.max_seq_length or 'model'}"
+            backend = self.backend
+            if backend == "onnx":
+                settings += ";onnx"
             if self.quantize is not False:
-                settings += ";int8-smooth" + ("-auto" if self.quantize is None else "")
-            self._model_id = f"{name}@{str(digest)[:16]};{settings}"
+                settings += (";int8" if backend == "onnx" else ";int8-smooth") \
+                    + ("-auto" if self.quantize is None else "")
+            self._model_id = f"{name}@{self._source_digest()[:16]};{settings}"
         return self._model_id
+
+    def _source_digest(self) -> str:
+        """SHA-256 of the model folder's files, or (hub model, loaded for it) of its weights."""
+        if self._digest is None:
+            folder = self._folder()
+            if folder is None:
+                self._model()
+            else:
+                self._digest = _folder_digest(folder)
+        assert self._digest is not None
+        return self._digest
 
     @property
     def dim(self) -> int:
@@ -199,14 +251,18 @@ class TextEncoder:
         return out
 
     def _compute(self, texts: list[str]) -> np.ndarray:
-        """Run the model: longest texts first, batches in parallel, one torch thread each."""
+        """Run the model: longest texts first, batches in parallel, one intra-op thread each."""
         model = self._model()
+        graph = self._onnx
         order = sorted(range(len(texts)), key=lambda i: -len(texts[i]))
         batches = [order[s:s + self.batch_size] for s in range(0, len(texts), self.batch_size)]
         lock = threading.Lock()  # fast tokenizers must not be called concurrently
 
         def run(batch: list[int]) -> np.ndarray:
-            return _forward(model, [texts[i] for i in batch], lock)
+            chunk = [texts[i] for i in batch]
+            if graph is not None:
+                return graph(_features(model, chunk, lock))
+            return _forward(model, chunk, lock)
 
         out = np.empty((len(texts), self.dim), dtype=np.float32)
         self.texts_encoded += len(texts)
@@ -256,13 +312,59 @@ class TextEncoder:
             if self.max_seq_length is not None:
                 model.max_seq_length = self.max_seq_length
             if not local:
-                self._weights_digest = _weights_digest(model)
+                self._digest = _weights_digest(model)
             model = model.eval()
             self.int8 = False
-            if self.quantize is not False:
-                model = self._quantized(model)
+            with _intra_op_threads(1):  # the calibration batches are small
+                if self.backend == "onnx":
+                    self._onnx = self._exported(model)
+                if self._onnx is None and self.quantize is not False:
+                    model = self._quantized(model)
             self._st = model
         return self._st
+
+    def _exported(self, model: SentenceTransformer) -> OnnxModel | None:
+        """The ONNX graph to run (int8 where it passes the calibration check); None, with
+        a warning and the backend switched to torch, if ``backend=None`` and the model
+        cannot be exported."""
+        from trustrec.text import onnx_backend, quantize
+
+        texts = list(quantize.CALIBRATION_TEXTS)
+        reference = _forward(model, texts)
+        root = self.export_dir or onnx_backend.default_root()
+        try:
+            graphs = onnx_backend.load(
+                model, self._source_digest(), root, int8=self.quantize is not False,
+                check=lambda graph: graph(_features(model, texts)), reference=reference)
+        except ConfigError as exc:
+            if self._backend_setting == "onnx":
+                raise
+            warnings.warn(f"text model {self._source()}: {exc}; running it with torch",
+                          RuntimeWarning, stacklevel=4)
+            self._backend, self._model_id = "torch", None
+            return None
+        if graphs.int8 is not None:
+            agreement = quantize.min_cosine(graphs.int8(_features(model, texts)), reference)
+            if self._keep_int8(agreement):
+                self.int8 = True
+                return graphs.int8
+        return graphs.fp32
+
+    def _keep_int8(self, agreement: float) -> bool:
+        """Whether int8 vectors that reach ``agreement`` (min cosine to float32 on the
+        calibration texts) are used: always with ``quantize=True`` (warning below
+        :data:`MIN_INT8_COSINE`), else only at or above it."""
+        if agreement >= MIN_INT8_COSINE:
+            return True
+        if self.quantize is None:
+            log.info("text model %s: int8 vectors reach cosine %.4f < %.2f to float32 on the "
+                     "calibration texts; using float32", self._source(), agreement,
+                     MIN_INT8_COSINE)
+            return False
+        warnings.warn(f"text model {self._source()}: int8 vectors reach only cosine "
+                      f"{agreement:.4f} to float32 on the calibration texts",
+                      RuntimeWarning, stacklevel=5)
+        return True
 
     def _quantized(self, model: SentenceTransformer) -> SentenceTransformer:
         """``model`` with int8 layers, or (``quantize=None``) the float32 ``model`` itself
@@ -280,16 +382,9 @@ class TextEncoder:
                 return original
             raise ConfigError(f"TextEncoder(quantize=True): model {self._source()!r} has no "
                               "Linear layers to quantise")
-        agreement = quantize.min_cosine(_forward(model, texts), reference[0])
-        if agreement < MIN_INT8_COSINE and original is not None:
-            log.info("text model %s: int8 vectors reach cosine %.4f < %.2f to float32 on the "
-                     "calibration texts; using float32", self._source(), agreement,
-                     MIN_INT8_COSINE)
+        if not self._keep_int8(quantize.min_cosine(_forward(model, texts), reference[0])):
+            assert original is not None  # only quantize=None declines int8
             return original
-        if agreement < MIN_INT8_COSINE:
-            warnings.warn(f"text model {self._source()}: int8 vectors reach only cosine "
-                          f"{agreement:.4f} to float32 on the calibration texts",
-                          RuntimeWarning, stacklevel=4)
         self.int8 = True
         return model
 
@@ -320,13 +415,18 @@ def _weights_digest(model: Any) -> str:
     return digest.hexdigest()
 
 
-def _forward(model: Any, texts: list[str], lock: threading.Lock | None = None) -> np.ndarray:
-    """Unit float32 vectors of one batch of ``texts`` (tokenised under ``lock``, if given)."""
-    import torch
-
+def _features(model: Any, texts: list[str], lock: threading.Lock | None = None) -> dict:
+    """The model's token features of one batch of ``texts`` (tokenised under ``lock``)."""
     preprocess = getattr(model, "preprocess", None) or model.tokenize
     with lock or nullcontext():
-        features = preprocess(texts)
+        return preprocess(texts)
+
+
+def _forward(model: Any, texts: list[str], lock: threading.Lock | None = None) -> np.ndarray:
+    """Unit float32 vectors of one batch of ``texts`` with the torch model."""
+    import torch
+
+    features = _features(model, texts, lock)
     with torch.inference_mode():
         vectors = model(features)["sentence_embedding"].float()
         return torch.nn.functional.normalize(vectors, dim=1).numpy()
