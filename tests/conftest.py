@@ -29,8 +29,15 @@ def shared_data_dir() -> Path | None:
 @pytest.fixture(scope="session", autouse=True)
 def trustrec_cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """``$TRUSTREC_CACHE_DIR`` for the session: the text model's ONNX export is made once
-    per test session, there, and never in the user's cache."""
+    per test session, there, and never in the user's cache. The bundled language model's
+    one-off conversion (20–110 s on 2 cores) is the exception: its hash-checked folder is
+    shared with the user's cache, as trustrec itself reuses it across runs."""
+    from trustrec.llm.bundled import cache_root
+
     path = tmp_path_factory.mktemp("trustrec-cache")
+    shared_llm = cache_root() / "llm"
+    shared_llm.mkdir(parents=True, exist_ok=True)
+    (path / "llm").symlink_to(shared_llm, target_is_directory=True)
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("TRUSTREC_CACHE_DIR", str(path))
         yield path
