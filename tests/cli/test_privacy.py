@@ -171,11 +171,11 @@ def test_audit_privacy_compares_the_dp_models_and_advises(capsys, tmp_path, file
                              files["interactions"], "--items", files["items"], "--model",
                              "popularity", "--dp-curve", "--out", out)
     assert code == 0, err
-    for text in ("dp_ease", "dp_popularity", "user (entire history)", "state.B",
+    for text in ("dp_ease", "dp_ease_topk", "dp_popularity", "user (entire history)", "state.B",
                  "state.item_scores", "which DP model to release", "outside the guarantee"):
         assert text in printed, text
     result = json.loads((out / "privacy.json").read_text())
-    assert [a["epsilon"] for a in result["advice"]] == [1.0, 2.0, 4.0, 8.0]
+    assert [a["epsilon"] for a in result["advice"]] == [0.5, 1.0, 2.0, 4.0, 8.0]
 
 
 def test_forget_with_training_data_for_models_that_need_it(capsys, tmp_path, files) -> None:

@@ -17,12 +17,13 @@ from trustrec.models import Recommender, create_model
 from trustrec.privacy.unlearning import without_users
 
 DP_MODELS = [("dp_ease", {"l2": 50.0, "epsilon": 1.0, "max_items_per_user": 8}),
-             ("dp_popularity", {"epsilon": 1.0, "max_items_per_user": 8})]
+             ("dp_popularity", {"epsilon": 1.0, "max_items_per_user": 8}),
+             ("dp_ease_topk", {"epsilon": 1.0, "top_items": 15})]
 
 
 def released_arrays(model: Recommender) -> dict[str, np.ndarray]:
     """The arrays a DP model's noise reaches: its weights or its list."""
-    if model.name == "dp_ease":
+    if model.name in ("dp_ease", "dp_ease_topk"):  # (the kept list is a top-k: may repeat)
         return {"B": model.weights_, "popularity": model.item_popularity_}
     return {"item_scores": model.item_scores_}
 

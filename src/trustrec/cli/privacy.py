@@ -202,8 +202,9 @@ def audit_privacy(
              "folder brings its own).")] = None,
     dp_curve: Annotated[bool, typer.Option(
         "--dp-curve",
-        help="Also compare DP-EASE and DP popularity at ε = 1, 2, 4, 8 (and ∞) and advise "
-             "which one to release (needs a public item table).")] = False,
+        help="Also compare DP-EASE, DP-EASE on privately selected items (dp_ease_topk) and "
+             "DP popularity at ε = 0.5, 1, 2, 4, 8 (and ∞) and advise which one to release "
+             "(needs a public item table).")] = False,
     k: Annotated[int, typer.Option(min=1, help="Recommendation list length.")] = 10,
     seed: Annotated[int, typer.Option(help="Random seed.")] = 0,
     columns: ColumnsOpt = None,
@@ -224,8 +225,12 @@ def audit_privacy(
     (out_dir / "privacy.json").write_text(json.dumps(result.to_dict(), indent=2))
     print_table(f"membership inference on {model}", result.rows())
     if result.dp_curve:
-        print_table("DP models (δ = 1e-5): utility, attacks, unit of the guarantee and what "
-                    "the artifact releases", [_epsilon_as_text(r) for r in result.dp_curve])
+        print_table("DP models (δ = 1e-5): utility, attacks and unit of the guarantee",
+                    [{k: v for k, v in _epsilon_as_text(r).items() if k != "releases"}
+                     for r in result.dp_curve])
+        releases = {r["model"]: r["releases"] for r in result.dp_curve}
+        print_table("what each DP artifact releases",
+                    [{"model": m, "releases": parts} for m, parts in releases.items()])
         print_table("which DP model to release at each ε",
                     [_epsilon_as_text(r) for r in result.advice])
         out.print(ADVICE_NOTE)

@@ -6,6 +6,7 @@ from trustrec.models import (
     bpr,  # noqa: F401  (registers the model)
     content,  # noqa: F401  (registers the model)
     dp_ease,  # noqa: F401  (registers the model)
+    dp_ease_topk,  # noqa: F401  (registers the model)
     dp_popularity,  # noqa: F401  (registers the model)
     ease,  # noqa: F401  (registers the model)
     hybrid,  # noqa: F401  (registers the model)

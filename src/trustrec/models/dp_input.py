@@ -88,3 +88,19 @@ def keyed_draws(keys: np.ndarray, k: int, high: int) -> np.ndarray:
         salted = keys[:, None] + np.arange(1, k + 1, dtype=np.uint64)[None, :]
     hashed = pd.util.hash_array(salted.ravel()) % np.uint64(high)
     return hashed.astype(np.int64).reshape(len(keys), k)
+
+
+def scaled_rows(x: sp.csr_matrix, max_items: int) -> sp.csr_matrix:
+    """Binary ``x`` with each row of c items scaled by ``a = min(1, (m(m+1) / (c(c+1)))^¼)``
+    for ``m = max_items``: a user with at most m items counts in full, a heavier one keeps
+    all their items at a lower weight. One row ``x̃ = a·1_c`` then moves the column sums by
+    ``‖x̃‖₂ = a√c ≤ (m(m+1))^¼`` and the upper triangle (diagonal included) of ``X̃ᵀX̃``
+    by ``a²√(c(c+1)/2) ≤ √(m(m+1)/2)`` — the bounds of keeping m items, with every item
+    of the user still in. The weight depends on the row alone."""
+    binary = x.astype(np.float64, copy=True)
+    binary.data[:] = 1.0
+    c = np.diff(binary.indptr).astype(np.float64)
+    bound = max_items * (max_items + 1.0)
+    weight = np.minimum(1.0, (bound / np.maximum(c * (c + 1.0), 1.0)) ** 0.25)
+    binary.data *= np.repeat(weight, np.diff(binary.indptr))
+    return binary

@@ -1,7 +1,7 @@
 """The privacy audit behind ``trustrec audit privacy``: membership-inference attacks on a
 model, the same attacks after unlearning, and the utility/privacy curve of the DP models
-(DP-EASE and DP popularity side by side, each with its unit and what its artifact
-releases) with advice on which one to release at each ε."""
+(DP-EASE, DP-EASE on privately selected items and DP popularity side by side, each with
+its unit and what its artifact releases) with advice on which one to release at each ε."""
 
 from __future__ import annotations
 
@@ -33,9 +33,9 @@ from trustrec.privacy.unlearning import forget_users
 from trustrec.progress import ProgressFn
 
 #: The ε values of the utility/privacy curve (∞: the same model without noise).
-CURVE_EPSILONS = (1.0, 2.0, 4.0, 8.0, math.inf)
-#: The DP models compared at every ε (both user-level, so their ε are comparable).
-DP_MODELS = ("dp_ease", "dp_popularity")
+CURVE_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
+#: The DP models compared at every ε (all user-level, so their ε are comparable).
+DP_MODELS = ("dp_ease_topk", "dp_ease", "dp_popularity")
 #: What the advice rests on, printed with it.
 ADVICE_NOTE = ("The advice compares NDCG on a holdout of the audited data. If that data is "
                "the private data, the choice is made outside the guarantee; choose on "
@@ -171,8 +171,8 @@ def dp_curve(dataset: Dataset, epsilons: Sequence[float] = CURVE_EPSILONS,
 
 
 def release_advice(curve: Sequence[Mapping[str, Any]], k: int = 10) -> list[dict[str, Any]]:
-    """For each finite ε of ``curve``: the DP model with the best NDCG@k there, by how much
-    it beats the other, and why (see :data:`ADVICE_NOTE` for what the choice rests on)."""
+    """For each finite ε of ``curve``: the DP model with the best NDCG@k there and the
+    runner-up it beats (see :data:`ADVICE_NOTE` for what the choice rests on)."""
     metric = f"ndcg@{k}"
     advice = []
     for eps in sorted({r["epsilon"] for r in curve if math.isfinite(r["epsilon"])}):

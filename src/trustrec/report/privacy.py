@@ -47,8 +47,8 @@ def _curve_figure(section: Section, curve: list[dict[str, Any]], k: int) -> None
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=7)
     right.axhline(0.5, color="#999", linestyle="--", linewidth=1)
-    section.figure(fig, "DP-EASE and DP popularity: utility and membership AUC against the "
-                        "privacy budget ε (both user-level, δ = 1e-5).")
+    section.figure(fig, "The DP models: utility and membership AUC against the privacy "
+                        "budget ε (all user-level, δ = 1e-5).")
 
 
 def privacy_section(*reports: Any, title: str = "Privacy audit", k: int = 10) -> Section:
