@@ -254,13 +254,13 @@ def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, see
 @user_errors
 def list_models() -> None:
     """List the available models and their hyper-parameters with defaults."""
-    from trustrec.models import available_models, get_model_class
+    from trustrec.models import available_models, get_config_class
 
     table = Table(title="models")
     table.add_column("name")
     table.add_column("parameters (defaults)")
     for name in available_models():
-        cfg = get_model_class(name).config_class()
+        cfg = get_config_class(name)()
         table.add_row(name, ", ".join(  # lists as they are typed: layers=64,32,16
             f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
             for k, v in cfg.to_dict().items()))
