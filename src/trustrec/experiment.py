@@ -129,3 +129,27 @@ def summary_rows(runs_per_split: Sequence[Sequence[ModelRun]], k: int) -> list[d
         row["fit_s"] = float(np.mean([r.fit_seconds for r in runs]))
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class NextItemRun:
+    """One model's fitted instance, fit time and full-ranking result on the held-out items."""
+
+    name: str
+    model: Recommender
+    fit_s: float
+    result: EvaluationResult
+
+
+def next_item(split: Split, specs: Mapping[str, tuple[str, dict[str, Any]]], seed: int = 0,
+              k: int = 10) -> list[NextItemRun]:
+    """Fit every ``label → (model name, params)`` on ``split.train``; evaluate on its test."""
+    runs = []
+    for label, (name, params) in specs.items():
+        start = time.perf_counter()
+        model = create_model(name, params, seed=seed).fit(split.train)
+        fit_s = time.perf_counter() - start
+        result = evaluate_ranking(model, split.train, split.test, k=k, n_boot=200, seed=seed,
+                                  name=label)
+        runs.append(NextItemRun(label, model, fit_s, result))
+    return runs

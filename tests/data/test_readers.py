@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustrec.data import readers
+from trustrec.data import readers, tables
 from trustrec.errors import ConfigError, DataError
 
 
@@ -298,7 +298,7 @@ def test_load_errors(tmp_path):
 
 
 def test_fold_text_skips_empty_parts():
-    text = readers.fold_text(pd.Series(["A", "", "C"]), pd.Series(["x|y", "z", None]),
+    text = tables.fold_text(pd.Series(["A", "", "C"]), pd.Series(["x|y", "z", None]),
                              tags=pd.Series(["", "t", "u"]))
     assert text.tolist() == ["A. Genres: x, y", "Genres: z. Tags: t", "C. Tags: u"]
 
