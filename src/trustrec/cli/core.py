@@ -50,8 +50,8 @@ def train(
 ) -> None:
     """Fit a model on interactions and save it (manifest + arrays, no pickle)."""
     from trustrec.cli.privacy import model_key
-    from trustrec.experiment import parse_params
     from trustrec.models import create_model
+    from trustrec.models.spec import parse_params
     from trustrec.privacy.encryption import save_model
 
     key = model_key(encrypt_key_file, inputs=(interactions,), outputs=(out_dir,))

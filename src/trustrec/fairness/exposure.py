@@ -12,6 +12,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from trustrec.data import Dataset
+from trustrec.data.labels import multi_hot
 from trustrec.errors import DataError
 from trustrec.evaluation.beyond import _counted
 
@@ -49,21 +50,6 @@ def aplt(lists: np.ndarray, tail: np.ndarray) -> np.ndarray:
     n = mask.sum(axis=1)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n > 0, (tail[items] & mask).sum(axis=1) / n, np.nan)
-
-
-def multi_hot(values: pd.Series, sep: str = "|") -> tuple[sp.csr_matrix, list[str]]:
-    """0/1 (len(values) × labels) CSR of ``sep``-separated labels and the label names
-    (sorted). Labels are stripped, a repeat counts once, MovieLens' '(no genres listed)' is
-    no label."""
-    exploded = (values.fillna("").astype(str).reset_index(drop=True)
-                .str.split(sep, regex=False).explode().str.strip())
-    exploded = exploded[(exploded != "") & (exploded != "(no genres listed)")]
-    pairs = pd.DataFrame({"row": exploded.index.to_numpy(), "label": exploded.to_numpy()})
-    pairs = pairs.drop_duplicates()
-    codes, names = pd.factorize(pairs["label"], sort=True)
-    m = sp.csr_matrix((np.ones(len(pairs)), (pairs["row"].to_numpy(), codes)),
-                      shape=(len(values), len(names)))
-    return m, [str(n) for n in names]
 
 
 def item_categories(items: pd.DataFrame | None, n_items: int,
