@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from trustrec.data import Dataset
 from trustrec.data.labels import multi_hot
+from trustrec.data.sparse import binarized
 from trustrec.errors import DataError
 from trustrec.evaluation.beyond import _counted
 
@@ -72,9 +73,7 @@ def item_categories(items: pd.DataFrame | None, n_items: int,
 
 def binary_history(train: Dataset) -> sp.csr_matrix:
     """Users × items 0/1 CSR of the training interactions."""
-    history = train.csr.copy()
-    history.data[:] = 1.0
-    return history
+    return binarized(train.csr)
 
 
 def list_matrix(lists: np.ndarray, n_items: int) -> sp.csr_matrix:
