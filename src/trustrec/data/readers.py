@@ -21,6 +21,7 @@ import pandas as pd
 
 from trustrec.data.split import Split
 from trustrec.data.tables import (
+    INTERACTION_ROLES,
     ITEM_ALIASES,
     ITEM_ROLES,
     JSON_SUFFIXES,
@@ -33,12 +34,14 @@ from trustrec.data.tables import (
     data_name,
     file_suffix,
     first_line,
+    fold_text,
     items_frame,
     read_clean,
     read_delimited,
     read_lines,
     read_table,
     require_file,
+    resolve_columns,
     sniff_sep,
     split_fields,
 )
@@ -46,6 +49,15 @@ from trustrec.data.validate import Duplicates, clean_ids
 from trustrec.errors import ConfigError, DataError
 
 log = logging.getLogger(__name__)
+
+#: The readers, and the low-level helpers of :mod:`trustrec.data.tables` that code outside
+#: ``data`` has imported from here (kept as re-exports).
+__all__ = [
+    "INTERACTION_ROLES", "LoadResult", "build_result", "data_name", "fold_text", "items_frame",
+    "load", "load_train_test", "read_clean", "read_delimited", "read_id_list",
+    "read_interactions", "read_items", "read_lines", "read_pairs", "read_users",
+    "require_file", "resolve_columns", "sniff_sep", "split_fields",
+]
 
 
 # ---------------------------------------------------------------------- interactions
