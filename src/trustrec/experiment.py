@@ -3,65 +3,19 @@
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
 from trustrec.data.split import Split
-from trustrec.errors import ConfigError
 from trustrec.evaluation import EvaluationResult, evaluate_ranking, evaluate_ratings
 from trustrec.models import Recommender, create_model
+from trustrec.models.spec import ModelSpec, parse_params, split_params  # noqa: F401  (re-exported)
 
 log = logging.getLogger(__name__)
-#: A comma that starts a new ``key=value`` parameter (not one inside a list value).
-_PARAM_START = re.compile(r",(?=\s*[A-Za-z_][A-Za-z0-9_]*\s*=)")
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model name and its (possibly string-valued) hyper-parameters."""
-
-    name: str
-    params: Mapping[str, Any] = field(default_factory=dict)
-
-    @classmethod
-    def parse(cls, text: str) -> ModelSpec:
-        """Parse ``"ease"``, ``"ease:l2=200,implicit=true"`` or ``"ncf:layers=64,32,16"``
-        (a comma starts a new parameter only when ``key=`` follows it, so list values keep
-        theirs)."""
-        name, _, rest = text.partition(":")
-        return cls(name.strip(), parse_params(split_params(rest)) if rest.strip() else {})
-
-    def build(self, seed: int | None = None) -> Recommender:
-        """A fresh, unfitted model."""
-        return create_model(self.name, self.params, seed=seed)
-
-    def label(self) -> str:
-        """``name`` or ``name(k=v, …)`` for tables."""
-        if not self.params:
-            return self.name
-        return f"{self.name}({', '.join(f'{k}={v}' for k, v in self.params.items())})"
-
-
-def split_params(text: str) -> list[str]:
-    """``"a=1,b=2,3,c=x"`` → ``["a=1", "b=2,3", "c=x"]``: split at the commas that a
-    ``key=`` follows; other commas belong to a list value."""
-    return _PARAM_START.split(text)
-
-
-def parse_params(items: Sequence[str]) -> dict[str, str]:
-    """Turn ``["l2=500", "implicit=true"]`` into a dict (``ConfigError`` on a malformed item)."""
-    out: dict[str, str] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise ConfigError(f"parameter {item!r} is not of the form key=value")
-        out[key.strip()] = value.strip()
-    return out
 
 
 @dataclass(frozen=True)
@@ -129,3 +83,27 @@ def summary_rows(runs_per_split: Sequence[Sequence[ModelRun]], k: int) -> list[d
         row["fit_s"] = float(np.mean([r.fit_seconds for r in runs]))
         rows.append(row)
     return rows
+
+
+@dataclass(frozen=True)
+class NextItemRun:
+    """One model's fitted instance, fit time and full-ranking result on the held-out items."""
+
+    name: str
+    model: Recommender
+    fit_s: float
+    result: EvaluationResult
+
+
+def next_item(split: Split, specs: Mapping[str, tuple[str, dict[str, Any]]], seed: int = 0,
+              k: int = 10) -> list[NextItemRun]:
+    """Fit every ``label → (model name, params)`` on ``split.train``; evaluate on its test."""
+    runs = []
+    for label, (name, params) in specs.items():
+        start = time.perf_counter()
+        model = create_model(name, params, seed=seed).fit(split.train)
+        fit_s = time.perf_counter() - start
+        result = evaluate_ranking(model, split.train, split.test, k=k, n_boot=200, seed=seed,
+                                  name=label)
+        runs.append(NextItemRun(label, model, fit_s, result))
+    return runs

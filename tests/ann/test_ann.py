@@ -17,7 +17,7 @@ from trustrec.models.als import Als
 pytest.importorskip("faiss")
 
 from trustrec.ann import AnnIndex, AnnSettings
-from trustrec.ann.retrieval import build_ann
+from trustrec.models.ann_retrieval import build_ann
 
 
 @pytest.fixture(scope="module")

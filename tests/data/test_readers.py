@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustrec.data import readers
+from trustrec.data import readers, tables
 from trustrec.errors import ConfigError, DataError
 
 
@@ -298,7 +298,7 @@ def test_load_errors(tmp_path):
 
 
 def test_fold_text_skips_empty_parts():
-    text = readers.fold_text(pd.Series(["A", "", "C"]), pd.Series(["x|y", "z", None]),
+    text = tables.fold_text(pd.Series(["A", "", "C"]), pd.Series(["x|y", "z", None]),
                              tags=pd.Series(["", "t", "u"]))
     assert text.tolist() == ["A. Genres: x, y", "Genres: z. Tags: t", "C. Tags: u"]
 
@@ -338,3 +338,10 @@ def test_iso_8601_timestamps_become_unix_seconds(tmp_path):
     write(path, "user_id,item_id,rating,timestamp\n1,1,4,yesterday\n")
     with pytest.raises(DataError, match=r"line 2, field 'timestamp'.*ISO-8601.*'yesterday'"):
         readers.read_interactions(path)
+
+
+def test_readers_keeps_the_helpers_it_used_to_define() -> None:
+    """The low-level helpers moved to ``data.tables``; the old import path still works."""
+    for name in readers.__all__:
+        assert hasattr(readers, name), name
+    assert readers.items_frame is tables.items_frame and readers.read_clean is tables.read_clean

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trustrec.data import synthetic
-from trustrec.report.fairness import demo_fairness
+from trustrec.demo.fairness import demo_fairness
 
 
 def test_demo_fairness_renders_gaps_frontier_and_explanations() -> None:

@@ -67,3 +67,14 @@ def test_model_spec_keeps_commas_of_list_values() -> None:
         ModelSpec.parse("ncf:epochs=1.5e0").build()
     with pytest.raises(ConfigError, match="layers"):
         create_model("ncf", {"layers": "15,8"})
+
+
+def test_builtin_registry_declares_each_model_where_it_lives() -> None:
+    """Each name of the declarative registry resolves to a class registered under that
+    name, and its declared configuration class is the one the model uses."""
+    from trustrec.models.registry import BUILTIN, get_config_class, get_model_class
+
+    for name in BUILTIN:
+        cls = get_model_class(name)
+        assert cls.name == name
+        assert get_config_class(name) is cls.config_class

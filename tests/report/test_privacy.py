@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from trustrec.data import synthetic
-from trustrec.report.privacy import demo_privacy
+from trustrec.demo.privacy import demo_privacy
 
 
 def test_demo_privacy_section() -> None:

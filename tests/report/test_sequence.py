@@ -5,8 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 from tests.models.test_sasrec import SMALL, chain_data
+from trustrec.data.split import next_item_split
 from trustrec.data.synthetic import generate
-from trustrec.report.sequence import demo_sequence, next_item, next_item_split
+from trustrec.demo.sequence import demo_sequence
+from trustrec.experiment import next_item
 
 
 def test_next_item_holds_out_each_users_latest_item() -> None:
@@ -40,7 +42,7 @@ def test_demo_without_timestamps_says_why() -> None:
 def test_demo_says_plainly_when_sasrec_only_had_a_smoke_run(monkeypatch) -> None:
     from dataclasses import replace
 
-    from trustrec.report import sequence
+    from trustrec.demo import sequence
 
     monkeypatch.setitem(sequence.DEMO_SASREC, "max_seconds", 1e-6)
     data = replace(generate(n_users=120, n_items=60, n_interactions=2000, seed=2),

@@ -11,7 +11,8 @@ from tests.models.test_content import encoder, text_model
 from trustrec.data import Dataset
 from trustrec.data.split import cold_item_holdout
 from trustrec.data.synthetic import TOPICS, generate
-from trustrec.report.text import cold_start, demo_text, example_queries, search_table
+from trustrec.demo.text import demo_text, example_queries, search_table
+from trustrec.evaluation.cold_start import cold_start
 
 
 @functools.cache

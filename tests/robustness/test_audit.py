@@ -8,7 +8,7 @@ import pytest
 
 from tests.cli.test_cli import run
 from trustrec.data import synthetic
-from trustrec.report.robustness import demo_robustness
+from trustrec.demo.robustness import demo_robustness
 from trustrec.robustness.audit import audit_robustness
 
 

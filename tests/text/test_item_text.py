@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from trustrec.data.readers import items_frame
+from trustrec.data.tables import items_frame
 from trustrec.errors import ConfigError
 from trustrec.text import build_item_texts, normalize_text
 

@@ -70,7 +70,7 @@ def user_errors(command: F) -> F:
 
 
 def columns_mapping(text: str | None) -> dict[str, str] | None:
-    from trustrec.experiment import parse_params
+    from trustrec.models.spec import parse_params
 
     return parse_params(text.split(",")) if text else None
 

@@ -50,8 +50,8 @@ def train(
 ) -> None:
     """Fit a model on interactions and save it (manifest + arrays, no pickle)."""
     from trustrec.cli.privacy import model_key
-    from trustrec.experiment import parse_params
     from trustrec.models import create_model
+    from trustrec.models.spec import parse_params
     from trustrec.privacy.encryption import save_model
 
     if out_dir.exists() and not out_dir.is_dir():
@@ -258,13 +258,13 @@ def _evaluation_splits(train_path, test_path, data, protocol, test_fraction, see
 @user_errors
 def list_models() -> None:
     """List the available models and their hyper-parameters with defaults."""
-    from trustrec.models import available_models, get_model_class
+    from trustrec.models import available_models, get_config_class
 
     table = Table(title="models")
     table.add_column("name")
     table.add_column("parameters (defaults)")
     for name in available_models():
-        cfg = get_model_class(name).config_class()
+        cfg = get_config_class(name)()
         table.add_row(name, ", ".join(  # lists as they are typed: layers=64,32,16
             f"{k}={','.join(map(str, v)) if isinstance(v, (list, tuple)) else v}"
             for k, v in cfg.to_dict().items()))

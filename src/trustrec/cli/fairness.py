@@ -54,9 +54,9 @@ def audit_fairness_command(
     calibration of a model on a per-user holdout; writes fairness.json, groups.csv,
     categories.csv (frontier.csv with --rerank) and index.html to --out."""
     from trustrec.data import split
-    from trustrec.experiment import parse_params
     from trustrec.fairness import RERANKERS, GroupBoost, audit_fairness, sweep, user_groups
     from trustrec.models import create_model
+    from trustrec.models.spec import parse_params
     from trustrec.report.fairness import fairness_section
     from trustrec.report.html import Report
 

@@ -211,7 +211,7 @@ def audit_privacy(
     duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Membership-inference audit of a model (threshold and shadow-model attacks)."""
-    from trustrec.experiment import parse_params
+    from trustrec.models.spec import parse_params
     from trustrec.privacy.audit import ADVICE_NOTE, privacy_audit
     from trustrec.progress import terminal_progress
     from trustrec.report.html import Report

@@ -50,7 +50,7 @@ def robustness(
     duplicates: DuplicatesOpt = "error",
 ) -> None:
     """Attack, detect, defend and re-measure; writes robustness.json and index.html."""
-    from trustrec.experiment import parse_params
+    from trustrec.models.spec import parse_params
     from trustrec.progress import terminal_progress
     from trustrec.report.html import Report
     from trustrec.report.robustness import audit_section

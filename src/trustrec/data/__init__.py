@@ -18,6 +18,7 @@ from trustrec.data.split import (  # noqa: E402
     keep_min_interactions,
     kfold,
     leave_last_n,
+    next_item_split,
     random_holdout,
     split_dataset,
     temporal_split,
@@ -25,5 +26,5 @@ from trustrec.data.split import (  # noqa: E402
 )
 
 __all__ += ["SPLITTERS", "Split", "cold_item_holdout", "cold_user_holdout",
-            "keep_min_interactions", "kfold", "leave_last_n", "random_holdout", "split_dataset",
-            "temporal_split", "validation_split"]
+            "keep_min_interactions", "kfold", "leave_last_n", "next_item_split", "random_holdout",
+            "split_dataset", "temporal_split", "validation_split"]

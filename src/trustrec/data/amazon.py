@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from trustrec.data.readers import (
+from trustrec.data.tables import (
     LoadResult,
     build_result,
     data_name,

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 
 from trustrec.data.dataset import Dataset
-from trustrec.data.readers import (
+from trustrec.data.split import Split
+from trustrec.data.tables import (
     LoadResult,
     build_result,
     items_frame,
@@ -21,7 +22,6 @@ from trustrec.data.readers import (
     read_delimited,
     require_file,
 )
-from trustrec.data.split import Split
 from trustrec.data.validate import CleaningReport, Duplicates, clean_ids, clean_interactions
 from trustrec.errors import ConfigError, DataError, UnknownIdError
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from trustrec.data.readers import (
+from trustrec.data.tables import (
     LoadResult,
     build_result,
     items_frame,

@@ -174,6 +174,11 @@ def leave_last_n(ds: Dataset, n: int = 1, validation_n: int = 0) -> Split:
     return _parts(ds, test, f"{name}, validation_n={validation_n})", validation)
 
 
+def next_item_split(dataset: Dataset, min_user: int = 3) -> Split:
+    """Leave-last-one-out by timestamp, over users with at least ``min_user`` interactions."""
+    return leave_last_n(keep_min_interactions(dataset, min_user=min_user), n=1)
+
+
 def kfold(ds: Dataset, k: int = 5, seed: int = 0) -> list[Split]:
     """User-stratified k-fold cross-validation: ``k`` splits whose test sets are disjoint.
 

@@ -19,7 +19,7 @@ import pandas as pd
 
 from trustrec.data.dataset import Dataset
 from trustrec.data.ids import IdIndex
-from trustrec.data.readers import items_frame
+from trustrec.data.tables import items_frame
 from trustrec.errors import ConfigError
 
 #: Topic name → word list (16 words each, no word in two topics). Names become genres.

@@ -23,7 +23,7 @@ import pandas as pd
 
 from trustrec.data.dataset import Dataset
 from trustrec.data.ids import IdIndex
-from trustrec.data.readers import (
+from trustrec.data.tables import (
     INTERACTION_ROLES,
     data_name,
     resolve_columns,

@@ -12,6 +12,7 @@ from trustrec.evaluation.beyond import (
     intra_list_diversity,
     novelty,
 )
+from trustrec.evaluation.cold_start import ColdStartResult, cold_start
 from trustrec.evaluation.intervals import bootstrap_ci, mean_ci, standard_error
 from trustrec.evaluation.metrics import (
     average_precision_at_k,
@@ -35,6 +36,7 @@ from trustrec.evaluation.protocol import (
 from trustrec.evaluation.result import EvaluationResult
 
 __all__ = [
+    "ColdStartResult",
     "EvaluationResult",
     "RankingModel",
     "RatingModel",
@@ -43,6 +45,7 @@ __all__ = [
     "average_recommended_popularity",
     "bootstrap_ci",
     "catalogue_coverage",
+    "cold_start",
     "evaluate_ranking",
     "evaluate_ratings",
     "evaluate_sampled",

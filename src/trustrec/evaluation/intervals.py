@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from scipy import stats
 
 from trustrec.errors import ConfigError, DataError
 
@@ -88,6 +87,8 @@ def mean_ci(
     arr = _values(values)
     if arr.size == 0:
         return float("nan"), float("nan")
-    half = float(stats.norm.ppf(0.5 + confidence / 2.0)) * standard_error(arr)
+    from scipy.stats import norm  # scipy.stats costs seconds to import: only when used
+
+    half = float(norm.ppf(0.5 + confidence / 2.0)) * standard_error(arr)
     mean = float(arr.mean())
     return mean - half, mean + half

@@ -18,6 +18,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from trustrec.data import PAD, Dataset, Recommendations
+from trustrec.data.sparse import binarized
 from trustrec.errors import ConfigError, DataError, ModelError
 from trustrec.evaluation.beyond import (
     average_recommended_popularity,
@@ -73,12 +74,8 @@ def _pairs(dataset: Dataset, mask: np.ndarray | None = None) -> sp.csr_matrix:
     """Binary users × items CSR of the distinct ``(user, item)`` pairs (optionally masked)."""
     user, item = (dataset.user, dataset.item) if mask is None else \
         (dataset.user[mask], dataset.item[mask])
-    m = sp.csr_matrix((np.ones(len(user)), (user, item)),
-                      shape=(dataset.n_users, dataset.n_items))
-    m.sum_duplicates()
-    m.sort_indices()
-    m.data[:] = 1.0
-    return m
+    return binarized(sp.csr_matrix((np.ones(len(user)), (user, item)),
+                                   shape=(dataset.n_users, dataset.n_items)))
 
 
 def _check_same_space(train: Dataset, test: Dataset) -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 
 
-def _json_float(value: float) -> float | None:
+def json_float(value: float) -> float | None:
     """A float for JSON: NaN and infinities become ``None``."""
     value = float(value)
     return value if math.isfinite(value) else None
@@ -46,15 +46,15 @@ class EvaluationResult:
             "protocol": self.protocol,
             "k": self.k,
             "confidence": self.confidence,
-            "metrics": {name: _json_float(v) for name, v in self.metrics.items()},
-            "intervals": {name: [_json_float(lo), _json_float(hi)]
+            "metrics": {name: json_float(v) for name, v in self.metrics.items()},
+            "intervals": {name: [json_float(lo), json_float(hi)]
                           for name, (lo, hi) in self.intervals.items()},
             "counts": {name: int(v) for name, v in self.counts.items()},
             "timings": {name: float(v) for name, v in self.timings.items()},
         }
         if per_user:
             out["users"] = [int(u) for u in self.users]
-            out["per_user"] = {name: [_json_float(v) for v in values]
+            out["per_user"] = {name: [json_float(v) for v in values]
                                for name, values in self.per_user.items()}
         return out
 

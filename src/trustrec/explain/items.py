@@ -13,8 +13,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from trustrec.data.ids import IdIndex
+from trustrec.data.labels import multi_hot
 from trustrec.errors import DataError
-from trustrec.fairness.exposure import multi_hot
 from trustrec.models.base import Recommender
 from trustrec.models.linear import _STOPWORDS as TITLE_STOPWORDS
 from trustrec.models.linear import _WORD

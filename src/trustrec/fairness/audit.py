@@ -25,7 +25,7 @@ from trustrec.errors import ConfigError, DataError
 from trustrec.evaluation import EvaluationResult, evaluate_ranking
 from trustrec.evaluation.intervals import bootstrap_ci
 from trustrec.evaluation.protocol import RankingModel
-from trustrec.evaluation.result import _json_float as _json
+from trustrec.evaluation.result import json_float as _json
 from trustrec.fairness.exposure import (
     HEAD_FRACTION,
     aplt,

@@ -12,6 +12,8 @@ import pandas as pd
 import scipy.sparse as sp
 
 from trustrec.data import Dataset
+from trustrec.data.labels import multi_hot
+from trustrec.data.sparse import binarized
 from trustrec.errors import DataError
 from trustrec.evaluation.beyond import _counted
 
@@ -51,21 +53,6 @@ def aplt(lists: np.ndarray, tail: np.ndarray) -> np.ndarray:
         return np.where(n > 0, (tail[items] & mask).sum(axis=1) / n, np.nan)
 
 
-def multi_hot(values: pd.Series, sep: str = "|") -> tuple[sp.csr_matrix, list[str]]:
-    """0/1 (len(values) × labels) CSR of ``sep``-separated labels and the label names
-    (sorted). Labels are stripped, a repeat counts once, MovieLens' '(no genres listed)' is
-    no label."""
-    exploded = (values.fillna("").astype(str).reset_index(drop=True)
-                .str.split(sep, regex=False).explode().str.strip())
-    exploded = exploded[(exploded != "") & (exploded != "(no genres listed)")]
-    pairs = pd.DataFrame({"row": exploded.index.to_numpy(), "label": exploded.to_numpy()})
-    pairs = pairs.drop_duplicates()
-    codes, names = pd.factorize(pairs["label"], sort=True)
-    m = sp.csr_matrix((np.ones(len(pairs)), (pairs["row"].to_numpy(), codes)),
-                      shape=(len(values), len(names)))
-    return m, [str(n) for n in names]
-
-
 def item_categories(items: pd.DataFrame | None, n_items: int,
                     column: str = "genres", sep: str = "|") -> tuple[sp.csr_matrix, list[str]]:
     """Item × category matrix (float64 CSR, each labelled item's row sums to 1) from the
@@ -86,9 +73,7 @@ def item_categories(items: pd.DataFrame | None, n_items: int,
 
 def binary_history(train: Dataset) -> sp.csr_matrix:
     """Users × items 0/1 CSR of the training interactions."""
-    history = train.csr.copy()
-    history.data[:] = 1.0
-    return history
+    return binarized(train.csr)
 
 
 def list_matrix(lists: np.ndarray, n_items: int) -> sp.csr_matrix:

@@ -25,7 +25,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import scipy.sparse as sp
-from implicit.cpu.als import AlternatingLeastSquares
 from threadpoolctl import threadpool_limits
 
 from trustrec.data.dataset import Dataset
@@ -139,6 +138,8 @@ class Als(FactorRecommender):
             self.bm25_avg_length_ = float(np.asarray(x.sum(axis=1)).mean())
         confidence = self._weights(x)
         confidence.data = 1.0 + cfg.alpha * confidence.data
+        from implicit.cpu.als import AlternatingLeastSquares  # numba-compiled: load on fit
+
         with threadpool_limits(limits=1, user_api="blas"):
             solver = AlternatingLeastSquares(
                 factors=cfg.factors, regularization=cfg.regularization, alpha=1.0,

@@ -23,6 +23,7 @@ from trustrec import __version__
 from trustrec.data.dataset import Dataset
 from trustrec.data.ids import IdIndex
 from trustrec.data.recommendations import Recommendations
+from trustrec.data.sparse import binarized
 from trustrec.errors import ArtifactError, ModelError
 from trustrec.models import artifact
 from trustrec.models.config import Config
@@ -119,8 +120,7 @@ class Recommender:
         self.item_index_: IdIndex = dataset.item_index
         self.n_users_ = dataset.n_users
         self.n_items_ = dataset.n_items
-        seen = dataset.csr.copy()
-        seen.data = np.ones_like(seen.data)
+        seen = binarized(dataset.csr)
         self.seen_: sp.csr_matrix = seen
         self.item_popularity_ = np.asarray(seen.sum(axis=0)).ravel().astype(np.float32)
         self.train_mean_ = float(dataset.value.mean())

@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from implicit.cpu.bpr import BayesianPersonalizedRanking
 from threadpoolctl import threadpool_limits
 
 from trustrec.data.dataset import Dataset
@@ -67,6 +66,8 @@ class Bpr(FactorRecommender):
     config_class = BprConfig
 
     def _fit(self, dataset: Dataset) -> None:
+        from implicit.cpu.bpr import BayesianPersonalizedRanking  # load on fit
+
         cfg = self.config
         with threadpool_limits(limits=1, user_api="blas"):
             solver = BayesianPersonalizedRanking(

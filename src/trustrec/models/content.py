@@ -32,9 +32,9 @@ from typing import Any, Self
 import numpy as np
 import scipy.sparse as sp
 
-from trustrec.ann.mixin import AnnRetrieval
 from trustrec.data.dataset import Dataset
 from trustrec.errors import ModelError
+from trustrec.models.ann_mixin import AnnRetrieval
 from trustrec.models.base import Recommender
 from trustrec.models.config import Config, require
 from trustrec.models.registry import register

@@ -5,7 +5,7 @@ float32, and optionally an ``item_bias_`` (n_items,), and hands them to
 :meth:`FactorRecommender._set_factors`. Scoring, pair prediction and the saved state are
 shared here; subclasses with extra arrays extend ``_state``/``_load_state``.
 
-Large catalogues get approximate retrieval (:class:`trustrec.ann.mixin.AnnRetrieval`):
+Large catalogues get approximate retrieval (:class:`trustrec.models.ann_mixin.AnnRetrieval`):
 ``save`` builds a faiss HNSW index over the item vectors when the catalogue has at least
 ``TRUSTREC_ANN_MIN_ITEMS`` items and faiss is installed, the artifact keeps it with its
 measured recall@10, and ``recommend`` uses it (set ``model.ann_ = None`` for exact lists).
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from trustrec.ann.mixin import AnnRetrieval
+from trustrec.models.ann_mixin import AnnRetrieval
 from trustrec.models.base import Recommender
 
 

@@ -45,6 +45,7 @@ from trustrec.llm.base import LanguageModel
 from trustrec.models.base import Recommender
 from trustrec.models.config import Config, require
 from trustrec.models.registry import get_model_class, register
+from trustrec.models.spec import ModelSpec
 
 #: Fitted attributes of the base class that the inner retriever shares with its wrapper.
 _SHARED = ("user_index_", "item_index_", "n_users_", "n_items_", "seen_", "item_popularity_",
@@ -204,8 +205,6 @@ class LLMRerank(Recommender):
 
     # ------------------------------------------------------------------ fitting
     def _retriever(self, seed: int) -> Recommender:
-        from trustrec.experiment import ModelSpec  # experiment imports the model registry
-
         return ModelSpec.parse(self.config.retriever).build(seed=seed)
 
     def _fit(self, dataset: Dataset) -> None:

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 import numpy as np
 
 from trustrec.data.dataset import Dataset
-from trustrec.models._mf_kernels import sample_rows, squared_error
 from trustrec.models.baseline import BiasedRatings, rating_bounds
 from trustrec.models.config import Config, require
 from trustrec.models.factor import FactorRecommender
@@ -98,6 +97,8 @@ class MatrixFactorization(BiasedRatings, FactorRecommender):
     predicts_ratings = True
 
     def _fit(self, dataset: Dataset) -> None:
+        from trustrec.models._mf_kernels import sample_rows, squared_error  # numba: on fit
+
         cfg = self.config
         rng = np.random.default_rng(cfg.seed)
         users, items = dataset.user, dataset.item

@@ -38,10 +38,8 @@ noise multiplier and what the artifact releases; ``save`` writes it into the man
 from __future__ import annotations
 
 import itertools
-import math
 import warnings
-from dataclasses import dataclass
-from typing import Any, ClassVar, Literal
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -51,13 +49,12 @@ from torch import nn
 from trustrec.data.dataset import Dataset
 from trustrec.data.split import validation_split
 from trustrec.models.base import Recommender
-from trustrec.models.config import require
 from trustrec.models.dp_input import keyed_draws, record_keys, require_public_catalogue
 from trustrec.models.dp_release import statement
 from trustrec.models.registry import register
+from trustrec.models.torch_config import NcfConfig
 from trustrec.models.torch_training import (
     Batch,
-    TorchConfig,
     TrainingLog,
     choose_device,
     load_weights,
@@ -71,50 +68,6 @@ from trustrec.models.torch_training import (
 
 #: Pairs scored per forward pass at inference.
 PAIR_BATCH = 1 << 17
-
-
-@dataclass(frozen=True)
-class NcfConfig(TorchConfig):
-    """``task``: 'implicit' (BCE with sampled negatives) or 'rating' (MSE); ``factors``: GMF
-    embedding size; ``layers``: list of MLP widths, ``64,32,16`` (the first is the concatenated
-    user+item MLP embedding, so each is half of it); ``negatives`` per positive (implicit);
-    ``dp_epsilon`` (0: no DP), ``dp_delta``, ``dp_max_grad_norm``: DP-SGD (see the module
-    docstring). Training settings: see :class:`TorchConfig`."""
-
-    model: ClassVar[str] = "ncf"
-
-    task: Literal["implicit", "rating"] = "implicit"
-    factors: int = 32
-    layers: tuple[int, ...] = (64, 32, 16)
-    negatives: int = 4
-    dp_epsilon: float = 0.0
-    dp_delta: float = 1e-5
-    dp_max_grad_norm: float = 1.0
-
-    def check(self) -> None:
-        """Validate ranges (``ConfigError`` naming the parameter)."""
-        super().check()
-        require(self.factors >= 1, "ncf", "factors", "≥ 1", self.factors)
-        widths = self.widths()
-        require(len(widths) >= 1 and all(w >= 1 for w in widths) and widths[0] % 2 == 0,
-                "ncf", "layers", "comma-separated positive widths, the first even",
-                self.layers)
-        require(self.negatives >= 1, "ncf", "negatives", "≥ 1", self.negatives)
-        require(math.isfinite(self.dp_epsilon) and self.dp_epsilon >= 0, "ncf", "dp_epsilon",
-                "a finite number ≥ 0 (0: no differential privacy)", self.dp_epsilon)
-        require(self.dp_epsilon == 0 or self.task == "implicit", "ncf", "task",
-                "implicit when dp_epsilon > 0 (the rating task centres on the raw rating "
-                "mean, which DP-SGD does not cover)", self.task)
-        require(0 < self.dp_delta < 1, "ncf", "dp_delta", "in (0, 1)", self.dp_delta)
-        require(math.isfinite(self.dp_max_grad_norm) and self.dp_max_grad_norm > 0, "ncf",
-                "dp_max_grad_norm", "a finite number > 0", self.dp_max_grad_norm)
-
-    def widths(self) -> list[int]:
-        """``layers`` as a list of integers (empty unless it is a tuple of integers;
-        ``check`` reports it)."""
-        valid = isinstance(self.layers, tuple) and all(
-            isinstance(w, int) and not isinstance(w, bool) for w in self.layers)
-        return list(self.layers) if valid else []
 
 
 class NeuMF(nn.Module):

@@ -31,7 +31,7 @@ retraining. ``text_init=true`` starts the item embeddings from the item-table te
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, ClassVar, Literal, Self
+from typing import Any, Self
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,11 +41,10 @@ from torch import nn
 
 from trustrec.data.dataset import Dataset
 from trustrec.models.base import Recommender
-from trustrec.models.config import require
 from trustrec.models.registry import register
+from trustrec.models.torch_config import SasrecConfig
 from trustrec.models.torch_training import (
     Batch,
-    TorchConfig,
     choose_device,
     load_weights,
     ndcg_at_k,
@@ -55,48 +54,6 @@ from trustrec.models.torch_training import (
     training_session,
     weights_to_arrays,
 )
-
-
-@dataclass(frozen=True)
-class SasrecConfig(TorchConfig):
-    """``dim``: embedding size; ``blocks``, ``heads``: transformer depth and attention heads;
-    ``max_len``: items of history read; ``dropout``; ``loss``: 'ce' (softmax) or 'bce'
-    (one sampled negative per position); ``negatives`` (ce only): 0 for the full softmax
-    over all items, n > 0 for a sampled softmax over n uniform negatives shared by the
-    batch (for large catalogues); ``validation``: share of users whose latest item is
-    held out for early stopping; ``text_init`` (with ``encoder``, ``cache_dir`` of the
-    :class:`~trustrec.text.TextEncoder`): item embeddings start from text vectors. Training
-    settings: see :class:`TorchConfig`."""
-
-    model: ClassVar[str] = "sasrec"
-
-    dim: int = 64
-    blocks: int = 2
-    heads: int = 1
-    max_len: int = 50
-    dropout: float = 0.2
-    loss: Literal["ce", "bce"] = "ce"
-    negatives: int = 0
-    epochs: int = 200
-    batch_size: int = 128
-    learning_rate: float = 5e-3
-    validation: float = 0.5
-    patience: int = 5
-    text_init: bool = False
-    encoder: str | None = None
-    cache_dir: str | None = None
-
-    def check(self) -> None:
-        """Validate ranges (``ConfigError`` naming the parameter)."""
-        super().check()
-        require(self.dim >= 1, "sasrec", "dim", "≥ 1", self.dim)
-        require(self.blocks >= 1, "sasrec", "blocks", "≥ 1", self.blocks)
-        require(self.heads >= 1 and self.dim % self.heads == 0, "sasrec", "heads",
-                f"≥ 1 and a divisor of dim={self.dim}", self.heads)
-        require(self.max_len >= 1, "sasrec", "max_len", "≥ 1", self.max_len)
-        require(0 <= self.dropout < 1, "sasrec", "dropout", "in [0, 1)", self.dropout)
-        require(self.negatives >= 0, "sasrec", "negatives", "≥ 0 (0: full softmax)",
-                self.negatives)
 
 
 class _Block(nn.Module):

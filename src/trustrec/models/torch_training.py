@@ -21,64 +21,22 @@ import time
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
-from typing import Any, ClassVar
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
 from trustrec.errors import ConfigError, ModelError
-from trustrec.models.config import Config, require
 from trustrec.models.topk import mask_seen, top_k
+from trustrec.models.torch_config import TorchConfig
 
 log = logging.getLogger(__name__)
 
 Batch = tuple[torch.Tensor, ...]
 
 
-@dataclass(frozen=True)
-class TorchConfig(Config):
-    """Training settings of every torch model: ``epochs`` (most passes over the data),
-    ``batch_size``, ``learning_rate`` and ``weight_decay`` of Adam, ``validation`` (share of
-    the training data held out for early stopping; 0: none, train all epochs on all data),
-    ``patience`` (epochs without validation gain before stopping), ``max_seconds`` (time
-    budget of the fit; None: none), ``device`` ('auto': CUDA when present, 'cpu', 'cuda'),
-    ``threads`` (torch CPU threads while fitting and scoring; 0: torch's default — one is
-    much faster for these small networks on a busy machine, as torch's thread barriers
-    stall when cores are shared) and ``seed``."""
 
-    #: Model name used in error messages.
-    model: ClassVar[str] = "torch"
-
-    epochs: int = 20
-    batch_size: int = 1024
-    learning_rate: float = 1e-3
-    weight_decay: float = 0.0
-    validation: float = 0.1
-    patience: int = 3
-    max_seconds: float | None = None
-    device: str = "auto"
-    threads: int = 1
-    seed: int = 0
-
-    def check(self) -> None:
-        """Validate ranges (``ConfigError`` naming the parameter)."""
-        super().check()
-        name = self.model
-        require(self.epochs >= 1, name, "epochs", "≥ 1", self.epochs)
-        require(self.batch_size >= 1, name, "batch_size", "≥ 1", self.batch_size)
-        require(math.isfinite(self.learning_rate) and self.learning_rate > 0, name,
-                "learning_rate", "a finite number > 0", self.learning_rate)
-        require(math.isfinite(self.weight_decay) and self.weight_decay >= 0, name,
-                "weight_decay", "a finite number ≥ 0", self.weight_decay)
-        require(0 <= self.validation < 1, name, "validation", "in [0, 1)", self.validation)
-        require(self.patience >= 1, name, "patience", "≥ 1", self.patience)
-        require(self.max_seconds is None or self.max_seconds > 0, name, "max_seconds",
-                "> 0 or None", self.max_seconds)
-        require(self.device in ("auto", "cpu", "cuda"), name, "device",
-                "one of auto, cpu, cuda", self.device)
-        require(self.threads >= 0, name, "threads", "≥ 0 (0: torch's default)", self.threads)
-        require(self.seed >= 0, name, "seed", "≥ 0", self.seed)
 
 
 def choose_device(device: str) -> torch.device:

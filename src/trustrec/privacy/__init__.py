@@ -1,5 +1,8 @@
 """Privacy: pseudonymisation, encryption at rest, differential privacy, federated training,
-membership-inference audits and unlearning. Optional extras (Flower) are imported lazily."""
+membership-inference audits and unlearning. Optional extras (Flower) are imported lazily, and
+so is unlearning (it loads model code), when ``ForgetReport`` or ``forget_users`` is first used."""
+
+from typing import Any
 
 from trustrec.privacy.anonymity import AnonymityReport, anonymity_report, generalize_users
 from trustrec.privacy.encryption import (
@@ -11,7 +14,6 @@ from trustrec.privacy.encryption import (
 )
 from trustrec.privacy.keys import check_key_location, generate_key, read_key
 from trustrec.privacy.pseudonymize import pseudonymize_dataset, pseudonyms
-from trustrec.privacy.unlearning import ForgetReport, forget_users
 
 __all__ = [
     "AnonymityReport",
@@ -30,3 +32,13 @@ __all__ = [
     "read_key",
     "save_model",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """``ForgetReport`` and ``forget_users`` from :mod:`trustrec.privacy.unlearning`, on
+    first use."""
+    if name in ("ForgetReport", "forget_users"):
+        from trustrec.privacy import unlearning
+
+        return getattr(unlearning, name)
+    raise AttributeError(f"module 'trustrec.privacy' has no attribute {name!r}")

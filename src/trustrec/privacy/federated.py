@@ -35,6 +35,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from trustrec.data.dataset import Dataset
+from trustrec.data.sparse import binarized
 from trustrec.errors import ConfigError, ModelError
 from trustrec.models.als import Als, AlsConfig
 from trustrec.models.dp_noise import secure_normal
@@ -150,8 +151,7 @@ def train_federated(dataset: Dataset, config: FederatedConfig | None = None) -> 
 
     cfg = config or FederatedConfig()
     rng = np.random.default_rng(cfg.seed)
-    x = dataset.csr.copy()
-    x.data[:] = 1.0
+    x = binarized(dataset.csr)
     shards = np.array_split(rng.permutation(dataset.n_users), min(cfg.clients, dataset.n_users))
     item_reg = cfg.regularization / dataset.n_users
     client_cls = _client_class()

@@ -31,6 +31,7 @@ from scipy.sparse.linalg import svds
 from scipy.stats import rankdata
 
 from trustrec.data.dataset import Dataset
+from trustrec.data.sparse import binarized
 from trustrec.errors import DataError
 from trustrec.models.base import Recommender
 from trustrec.models.topk import top_k
@@ -77,12 +78,9 @@ class MembershipSplit:
 
 
 def _binary(dataset: Dataset, mask: np.ndarray) -> sp.csr_matrix:
-    m = sp.csr_matrix((np.ones(int(mask.sum()), np.float32),
-                       (dataset.user[mask], dataset.item[mask])),
-                      shape=(dataset.n_users, dataset.n_items))
-    m.sum_duplicates()
-    m.data[:] = 1.0
-    return m
+    return binarized(sp.csr_matrix((np.ones(int(mask.sum()), np.float32),
+                                    (dataset.user[mask], dataset.item[mask])),
+                                   shape=(dataset.n_users, dataset.n_items)))
 
 
 def membership_split(dataset: Dataset, members: np.ndarray, nonmembers: np.ndarray,

@@ -7,12 +7,8 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from trustrec.data.dataset import Dataset
 from trustrec.privacy.audit import ADVICE_NOTE
 from trustrec.report.html import Section
-
-#: Models attacked by the demo section.
-DEMO_MODELS = ("popularity", "itemknn", "ease")
 
 
 def _attack_figure(section: Section, rows: list[dict[str, Any]]) -> None:
@@ -79,15 +75,3 @@ def privacy_section(*reports: Any, title: str = "Privacy audit", k: int = 10) ->
                         r.get(f"their_ndcg@{k}", "–")] for r in advice])
         section.text(ADVICE_NOTE)
     return section
-
-
-def demo_privacy(dataset: Dataset | None = None, seed: int = 0) -> Section:
-    """Membership attacks on popularity, item-kNN and EASE plus the DP-EASE curve, on the
-    demo data (default ``synthetic.generate(seed=0)``)."""
-    from trustrec.data import synthetic
-    from trustrec.privacy.audit import privacy_audit
-
-    data = dataset if dataset is not None else synthetic.generate(seed=0)
-    reports = [privacy_audit(data, name, seed=seed, dp_curve_too=name == DEMO_MODELS[-1])
-               for name in DEMO_MODELS]
-    return privacy_section(*reports)

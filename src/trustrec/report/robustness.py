@@ -8,7 +8,6 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from trustrec.data.dataset import Dataset
 from trustrec.report.html import Section
 
 STAGES = ("clean", "attacked", "defended")  # the stages of a RobustnessReport's summary
@@ -107,29 +106,3 @@ def detector_figure(section: Section, rows: Sequence[Mapping[str, Any]]) -> Sect
     ax.set_xlabel("recall")
     ax.set_ylabel("precision")
     return section.figure(fig, "Detector precision and recall per attack family.")
-
-
-def demo_robustness(dataset: Dataset | None = None, seed: int = 0) -> Section:
-    """A small robustness audit on the demo data (default ``synthetic.generate(seed=0)``):
-    itemknn under an average attack of 5% fake users with the supervised defence (table),
-    then average and model-generated attacks at 1% and 5% with the outlier detector
-    (plots of the targets' mean rank against size and detector precision / recall)."""
-    from trustrec.data import synthetic
-    from trustrec.robustness.audit import audit_robustness
-
-    dataset = synthetic.generate(seed=0) if dataset is None else dataset
-    main = audit_robustness(dataset, "itemknn", "average", 0.05, n_targets=3, seeds=1,
-                            sampler="markov")
-    section = audit_section(main, "Robustness: fake profiles")
-    points, detect_rows = [], []
-    for attack in ("average", "generative"):
-        for size in (0.01, 0.05):
-            s = audit_robustness(dataset, "itemknn", attack, size, n_targets=3, seeds=1,
-                                 sampler="markov", detector="outlier").summary
-            points.append({"model": "itemknn", "attack": attack, "size": size,
-                           "value": s["attacked.target_mean_rank"]["mean"]})
-            detect_rows.append({"label": f"{attack} {size:.0%}",
-                                "precision": s["detect.precision"]["mean"],
-                                "recall": s["detect.recall"]["mean"]})
-    size_figure(section, points, "target_mean_rank")
-    return detector_figure(section, detect_rows)

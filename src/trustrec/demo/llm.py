@@ -1,4 +1,4 @@
-"""Report section of the generative language model: reranked lists, a chat exchange and
+"""Demo section of the generative language model: reranked lists, a chat exchange and
 worded explanations, with the bundled SmolLM2-135M (or whatever ``TRUSTREC_LLM_*`` names).
 
 :func:`demo_llm` splits the data 80/20 per user, fits ``ease`` and ``llm_rerank`` (ease's

@@ -1,4 +1,8 @@
-"""The demo job: train several models on one split, evaluate them, write an HTML report."""
+"""The demo job: train several models on one split, evaluate them, write an HTML report.
+
+Each capability section is a small experiment in its own module of this package
+(``demo_text``, ``demo_llm``, ``demo_sequence``, ``demo_robustness``, ``demo_privacy``,
+``demo_fairness``); it hands result objects to :mod:`trustrec.report`, which only renders."""
 
 from __future__ import annotations
 
@@ -20,12 +24,12 @@ DEFAULT_MODELS: tuple[str, ...] = ("popularity", "itemknn", "ease", "als", "bpr"
 
 def _trust_sections() -> dict[str, Callable[[Dataset, int], Section]]:
     """The report's capability sections, each a small run on the demo's data."""
-    from trustrec.report.fairness import demo_fairness
-    from trustrec.report.llm import demo_llm
-    from trustrec.report.privacy import demo_privacy
-    from trustrec.report.robustness import demo_robustness
-    from trustrec.report.sequence import demo_sequence
-    from trustrec.report.text import demo_text
+    from trustrec.demo.fairness import demo_fairness
+    from trustrec.demo.llm import demo_llm
+    from trustrec.demo.privacy import demo_privacy
+    from trustrec.demo.robustness import demo_robustness
+    from trustrec.demo.sequence import demo_sequence
+    from trustrec.demo.text import demo_text
 
     return {"language model": demo_text, "llm": demo_llm, "sequential": demo_sequence,
             "robustness": demo_robustness, "privacy": demo_privacy,

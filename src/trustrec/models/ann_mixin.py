@@ -54,7 +54,7 @@ class AnnRetrieval:
         model has one and no ``candidates`` are given, exhaustive otherwise."""
         if self.ann_ is None or candidates is not None:
             return super().recommend(users, k, exclude_seen, candidates)
-        from trustrec.ann.retrieval import recommend_ann
+        from trustrec.models.ann_retrieval import recommend_ann
 
         self._check_fitted()
         if k < 1:
@@ -74,7 +74,7 @@ class AnnRetrieval:
                 log.warning("%d items but faiss is not installed: no ANN index, exact "
                             "retrieval (pip install 'trustrec[scale]')", self.n_items_)
             else:
-                from trustrec.ann.retrieval import build_ann
+                from trustrec.models.ann_retrieval import build_ann
 
                 build_ann(self)
         return super().to_files()

@@ -1,25 +1,20 @@
-"""Report section of the sequential models: next-item prediction, ``sasrec`` against ``ease``.
+"""Demo section of the sequential models: next-item prediction, ``sasrec`` against ``ease``.
 
-:func:`next_item` holds out each user's latest interaction (leave-last-one-out by
-timestamp), fits the models on the rest and ranks all items for every user (training
-items excluded): HR@10 and NDCG@10 with bootstrap intervals. :func:`demo_sequence` runs a
-small, time-capped version on the demo data and adds ``sasrec``'s validation curve.
+:func:`demo_sequence` runs the next-item protocol (:func:`trustrec.experiment.next_item`
+on :func:`trustrec.data.split.next_item_split`: each user's latest interaction held out,
+all items ranked, HR@10 and NDCG@10 with bootstrap intervals) in a small, time-capped
+version on the demo data and adds ``sasrec``'s validation curve.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import matplotlib.pyplot as plt
 
 from trustrec.data.dataset import Dataset
-from trustrec.data.split import Split, keep_min_interactions, leave_last_n
-from trustrec.evaluation.protocol import evaluate_ranking
-from trustrec.evaluation.result import EvaluationResult
-from trustrec.models import Recommender, create_model
+from trustrec.data.split import next_item_split
+from trustrec.experiment import next_item
 from trustrec.report.html import Section
 
 K = 10
@@ -29,35 +24,6 @@ DEMO_SASREC: dict[str, Any] = {"dim": 32, "max_len": 30, "epochs": 30, "batch_si
 #: Fewer epochs than this in the demo's budget make its sasrec row a smoke run (said so) and
 #: its validation curve too short to plot.
 SMOKE_EPOCHS = 3
-
-
-@dataclass(frozen=True)
-class NextItemRun:
-    """One model's fitted instance, fit time and full-ranking result on the held-out items."""
-
-    name: str
-    model: Recommender
-    fit_s: float
-    result: EvaluationResult
-
-
-def next_item_split(dataset: Dataset, min_user: int = 3) -> Split:
-    """Leave-last-one-out by timestamp, over users with at least ``min_user`` interactions."""
-    return leave_last_n(keep_min_interactions(dataset, min_user=min_user), n=1)
-
-
-def next_item(split: Split, specs: Mapping[str, tuple[str, dict[str, Any]]], seed: int = 0,
-              k: int = K) -> list[NextItemRun]:
-    """Fit every ``label → (model name, params)`` on ``split.train``; evaluate on its test."""
-    runs = []
-    for label, (name, params) in specs.items():
-        start = time.perf_counter()
-        model = create_model(name, params, seed=seed).fit(split.train)
-        fit_s = time.perf_counter() - start
-        result = evaluate_ranking(model, split.train, split.test, k=k, n_boot=200, seed=seed,
-                                  name=label)
-        runs.append(NextItemRun(label, model, fit_s, result))
-    return runs
 
 
 def demo_sequence(dataset: Dataset, seed: int = 0) -> Section:

@@ -1,8 +1,9 @@
-"""Report section of the language-model layer: cold-start items and natural-language search.
+"""Demo section of the language-model layer: cold-start items and natural-language search.
 
 :func:`demo_text` holds out a fifth of the items with all their interactions, fits
 ``content`` and ``hybrid`` on the rest and ranks, for every user with a held-out
-interaction, the held-out items only (NDCG@10 and Recall@10 against random lists); then it
+interaction, the held-out items only (:func:`trustrec.evaluation.cold_start`: NDCG@10 and
+Recall@10 against random lists); then it
 runs a few plain-word queries through ``search``. One ``TextEncoder`` with a temporary
 embedding cache serves every model, so each item text is encoded once.
 """
@@ -11,16 +12,15 @@ from __future__ import annotations
 
 import tempfile
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
 from trustrec.data.dataset import Dataset
-from trustrec.data.split import Split, cold_item_holdout
+from trustrec.data.split import cold_item_holdout
 from trustrec.data.synthetic import TOPICS
-from trustrec.evaluation import ranking_metrics
+from trustrec.evaluation.cold_start import cold_start
 from trustrec.models import Recommender, create_model
 from trustrec.models.search import search_items
 from trustrec.report.html import Section
@@ -30,35 +30,6 @@ K = 10
 COLD_FRACTION = 0.2
 #: Topics whose words make the example queries, in order of preference.
 QUERY_TOPICS = ("Sci-Fi", "Crime", "Romance", "Fantasy", "Horror", "Western")
-
-
-@dataclass(frozen=True)
-class ColdStartResult:
-    """Mean NDCG@k and Recall@k per system (``random`` first) over ``n_users`` users, each
-    ranking only the ``n_cold`` held-out items."""
-
-    k: int
-    n_cold: int
-    n_users: int
-    ndcg: dict[str, float]
-    recall: dict[str, float]
-
-
-def cold_start(split: Split, models: dict[str, Recommender], k: int = K,
-               seed: int = 0) -> ColdStartResult:
-    """Fit each model on ``split.train``; rank the items that only ``split.test`` holds for
-    every test user; score the lists, next to seeded random lists over the same items."""
-    cold = np.setdiff1d(np.unique(split.test.item), np.unique(split.train.item))
-    users = np.unique(split.test.user)
-    relevant = split.test.csr[users]
-    order = np.argsort(np.random.default_rng(seed).random((len(users), len(cold))), axis=1)
-    lists = {"random": cold[order[:, :k]]}
-    for name, model in models.items():
-        lists[name] = model.fit(split.train).recommend(users, k, candidates=cold).items
-    metrics = {name: ranking_metrics(items, relevant, k) for name, items in lists.items()}
-    return ColdStartResult(k, len(cold), len(users),
-                           {n: float(m[f"ndcg@{k}"].mean()) for n, m in metrics.items()},
-                           {n: float(m[f"recall@{k}"].mean()) for n, m in metrics.items()})
 
 
 def example_queries(dataset: Dataset, n: int = 3) -> list[str]:

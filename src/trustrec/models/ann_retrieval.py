@@ -1,7 +1,7 @@
 """ANN-backed top-K for inner-product models: retrieve candidates, re-score exactly, mask seen.
 
-A model (:class:`trustrec.ann.mixin.AnnRetrieval`) gives its user and item vectors through
-``_ann_user_vectors(users)`` and ``_ann_item_vectors(items)``: a factor model scoring
+A model (:class:`trustrec.models.ann_mixin.AnnRetrieval`) gives its user and item vectors
+through ``_ann_user_vectors(users)`` and ``_ann_item_vectors(items)``: a factor model scoring
 ``x_u · y_i + b_i`` gives ``[x_u, 1]`` and ``[y_i, b_i]``, ``content`` its profiles and item
 text vectors. For each batch of users the index returns ``2k`` plus the batch's largest
 number of seen items, so that masking seen items still leaves ``k`` candidates; their exact
