@@ -15,7 +15,8 @@ longer than ``max_len`` are cut into consecutive windows of ``max_len`` targets,
 interactions are used. ``loss=ce`` (default) is the full softmax cross-entropy over the
 catalogue: the exact next-item likelihood, without sampling noise, and clearly better
 than the original one-negative BCE in published re-evaluations (Klenitskiy & Vasilev,
-RecSys 2023); with up to ten thousand items or so it is affordable. ``negatives=n``
+RecSys 2023); with up to ten thousand items or so it is affordable, computed in chunks
+that never build the whole logit matrix (:mod:`trustrec.models.softmax_loss`). ``negatives=n``
 replaces it by a sampled softmax over ``n`` uniform negatives shared by the batch, for
 large catalogues. ``loss=bce`` is the original objective (one uniform negative per
 position). Early stopping: NDCG@10 (full ranking, the history's items
@@ -79,10 +80,10 @@ class SasrecConfig(TorchConfig):
     loss: Literal["ce", "bce"] = "ce"
     negatives: int = 0
     epochs: int = 200
-    batch_size: int = 128
+    batch_size: int = 64
     learning_rate: float = 5e-3
     validation: float = 0.5
-    patience: int = 5
+    patience: int = 20
     text_init: bool = False
     encoder: str | None = None
     cache_dir: str | None = None
