@@ -19,7 +19,8 @@ Protocols (every rating is an implicit interaction; users with ≥ 5 ratings; se
 Each (protocol, dataset, model) runs in a fresh subprocess, so ``peak MB`` is that run's
 peak resident memory (``ru_maxrss``; data loading included, shown separately as
 ``data MB``). ``epoch s`` is the mean time of a training epoch (torch models), ``rec s /
-1k users`` the time of ``recommend(users, 10)`` per 1,000 test users. Torch runs with
+1k users`` the time of ``recommend(users, 10)`` per 1,000 test users, ``load`` the
+machine's 1-minute load average at the start and the end of the run. Torch runs with
 one CPU thread (the models' default). Timings on a shared machine are noisy.
 
 Reproduce (``--max-seconds`` caps each neural fit; ``--datasets`` / ``--models`` select):
@@ -31,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -99,6 +101,7 @@ def run_one(protocol: str, dataset: str, name: str, data_dir: Path, max_seconds:
             extra: dict[str, Any] | None = None) -> dict[str, Any]:
     """One (protocol, dataset, model) cell: tune, fit, evaluate, time (``extra``: more
     settings for a neural model)."""
+    load_start = os.getloadavg()[0]
     data = load_interactions(data_dir, dataset)
     if protocol == "next-item":
         split = leave_last_n(data, n=1, validation_n=1)
@@ -126,6 +129,7 @@ def run_one(protocol: str, dataset: str, name: str, data_dir: Path, max_seconds:
         "recall@10": full.metrics[f"recall@{K}"],
         "ndcg_ci": full.intervals[f"ndcg@{K}"],
         **_timings(model, test, fit_s), "data_mb": data_mb, "peak_mb": _rss_mb(),
+        "load": (load_start, os.getloadavg()[0]),
     }
     if protocol == "next-item":
         sampled = evaluate_sampled(model, train, test, k=K, n_negatives=100, seed=SEED,
@@ -141,6 +145,11 @@ def _fmt(value: Any, digits: int = 4) -> str:
     return f"{value:.{digits}f}" if isinstance(value, float) else str(value)
 
 
+def _load(row: dict[str, Any]) -> str:
+    """The 1-minute load average at the start and the end of the row's run."""
+    return "{:.1f}–{:.1f}".format(*row["load"]) if "load" in row else "–"
+
+
 def tables(rows: list[dict[str, Any]]) -> str:
     """The Markdown tables of the collected rows."""
     lines = []
@@ -150,8 +159,8 @@ def tables(rows: list[dict[str, Any]]) -> str:
             lines += [f"\n**{dataset}, next item (leave-last-one-out, full ranking)**\n",
                       "| model | HR@10 | NDCG@10 | NDCG@10 95% CI | sampled-100 HR@10 "
                       "(optimistic) | sampled-100 NDCG@10 (optimistic) | fit s | epochs "
-                      "(best) | epoch s | peak MB (data) | rec s / 1k users |",
-                      "|---|---|---|---|---|---|---|---|---|---|---|"]
+                      "(best) | epoch s | peak MB (data) | rec s / 1k users | load |",
+                      "|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for r in sel:
                 lo, hi = r["ndcg_ci"]
                 epochs = f"{r['epochs']} ({r['best_epoch']})" if r["epochs"] else "–"
@@ -160,7 +169,7 @@ def tables(rows: list[dict[str, Any]]) -> str:
                     f"{lo:.4f}–{hi:.4f} | {_fmt(r.get('sampled_hr@10'))} | "
                     f"{_fmt(r.get('sampled_ndcg@10'))} | {_fmt(r['fit_s'], 1)} | {epochs} | "
                     f"{_fmt(r['epoch_s'], 2)} | {r['peak_mb']:.0f} ({r['data_mb']:.0f}) | "
-                    f"{_fmt(r['rec_s_per_1k'], 3)} |")
+                    f"{_fmt(r['rec_s_per_1k'], 3)} | {_load(r)} |")
         sel = [r for r in rows if r["dataset"] == dataset and r["protocol"] == "random"]
         if sel:
             lines += [f"\n**{dataset}, random 80/20 per user (full ranking)**\n",

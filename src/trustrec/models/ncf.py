@@ -60,9 +60,9 @@ from trustrec.models.torch_training import (
     load_weights,
     ndcg_at_k,
     shuffled_batches,
-    torch_threads,
     train,
     training_session,
+    use_threads,
     weights_to_arrays,
 )
 
@@ -290,7 +290,7 @@ class Ncf(Recommender):
         """Network outputs for pairs (in batches of :data:`PAIR_BATCH`), ratings re-centred."""
         out = np.empty(len(users), dtype=np.float32)
         offset = self.train_mean_ if self.config.task == "rating" else 0.0
-        with torch.no_grad(), torch_threads(self.config.threads):
+        with torch.no_grad():
             for start in range(0, len(users), PAIR_BATCH):
                 u = torch.from_numpy(users[start:start + PAIR_BATCH].astype(np.int64))
                 i = torch.from_numpy(items[start:start + PAIR_BATCH].astype(np.int64))
@@ -319,6 +319,7 @@ class Ncf(Recommender):
         cfg = self.config
         self.predicts_ratings = cfg.task == "rating"
         self.device_ = choose_device(cfg.device)
+        use_threads(cfg.threads)
         self.net_ = NeuMF(self.n_users_, self.n_items_, cfg.factors, cfg.widths())
         load_weights(self.net_, arrays)
         self.net_.to(self.device_)

@@ -15,7 +15,8 @@ longer than ``max_len`` are cut into consecutive windows of ``max_len`` targets,
 interactions are used. ``loss=ce`` (default) is the full softmax cross-entropy over the
 catalogue: the exact next-item likelihood, without sampling noise, and clearly better
 than the original one-negative BCE in published re-evaluations (Klenitskiy & Vasilev,
-RecSys 2023); with up to ten thousand items or so it is affordable. ``negatives=n``
+RecSys 2023); with up to ten thousand items or so it is affordable, computed in chunks
+that never build the whole logit matrix (:mod:`trustrec.models.softmax_loss`). ``negatives=n``
 replaces it by a sampled softmax over ``n`` uniform negatives shared by the batch, for
 large catalogues. ``loss=bce`` is the original objective (one uniform negative per
 position). Early stopping: NDCG@10 (full ranking, the history's items
@@ -42,6 +43,7 @@ from torch import nn
 from trustrec.data.dataset import Dataset
 from trustrec.models.base import Recommender
 from trustrec.models.registry import register
+from trustrec.models.softmax_loss import softmax_cross_entropy
 from trustrec.models.torch_config import SasrecConfig
 from trustrec.models.torch_training import (
     Batch,
@@ -49,9 +51,9 @@ from trustrec.models.torch_training import (
     load_weights,
     ndcg_at_k,
     shuffled_batches,
-    torch_threads,
     train,
     training_session,
+    use_threads,
     weights_to_arrays,
 )
 
@@ -111,9 +113,13 @@ class SasrecNet(nn.Module):
             x = block(x, allowed) * valid[..., None]
         return self.norm(x)
 
+    def item_vectors(self) -> torch.Tensor:
+        """Output embedding (n_items, d): the item embeddings without the padding token."""
+        return self.item.weight[1:]
+
     def item_logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """Scores of every item (…, n_items) for hidden states (…, d)."""
-        return hidden @ self.item.weight[1:].T
+        return hidden @ self.item_vectors().T
 
 
 # ---------------------------------------------------------------------- sequences
@@ -290,7 +296,7 @@ class Sasrec(Recommender):
             return F.cross_entropy(logits, torch.zeros(len(t), dtype=torch.long,
                                                        device=t.device))
         if self.config.loss == "ce":
-            return F.cross_entropy(self.net_.item_logits(h), t - 1)
+            return softmax_cross_entropy(h, self.net_.item_vectors(), t - 1)
         neg = torch.randint(1, self.n_items_ + 1, t.shape, device=t.device)
         neg = torch.where(neg == t, neg % self.n_items_ + 1, neg)
         pos_logit = (h * self.net_.item(t)).sum(-1)
@@ -301,7 +307,7 @@ class Sasrec(Recommender):
     # ------------------------------------------------------------------ inference
     def _score_sequences(self, seqs: np.ndarray) -> np.ndarray:
         """Next-item scores (len(seqs), n_items) of left-padded token sequences."""
-        with torch.no_grad(), torch_threads(self.config.threads):
+        with torch.no_grad():
             x = torch.from_numpy(np.asarray(seqs, dtype=np.int64)).to(self.device_)
             hidden = self.net_(x)[:, -1]
             return self.net_.item_logits(hidden).cpu().numpy()
@@ -325,6 +331,7 @@ class Sasrec(Recommender):
         if self.sequences_.shape != (self.n_users_, self.config.max_len):
             raise ValueError(f"sequences have shape {self.sequences_.shape}, expected "
                              f"{(self.n_users_, self.config.max_len)}")
+        use_threads(self.config.threads)
         self.net_ = self._network()
         load_weights(self.net_, arrays)
         self.net_.to(self.device_)

@@ -19,9 +19,10 @@ class TorchConfig(Config):
     the training data held out for early stopping; 0: none, train all epochs on all data),
     ``patience`` (epochs without validation gain before stopping), ``max_seconds`` (time
     budget of the fit; None: none), ``device`` ('auto': CUDA when present, 'cpu', 'cuda'),
-    ``threads`` (torch CPU threads while fitting and scoring; 0: torch's default — one is
-    much faster for these small networks on a busy machine, as torch's thread barriers
-    stall when cores are shared) and ``seed``."""
+    ``threads`` (torch CPU threads, set for the whole process when the model is fitted or
+    loaded, as torch has only a process-wide setting; scoring never changes it. 0: leave
+    torch's setting alone — one is much faster for these small networks on a busy machine,
+    as torch's thread barriers stall when cores are shared) and ``seed``."""
 
     #: Model name used in error messages.
     model: ClassVar[str] = "torch"
@@ -122,10 +123,10 @@ class SasrecConfig(TorchConfig):
     loss: Literal["ce", "bce"] = "ce"
     negatives: int = 0
     epochs: int = 200
-    batch_size: int = 128
+    batch_size: int = 64
     learning_rate: float = 5e-3
     validation: float = 0.5
-    patience: int = 5
+    patience: int = 20
     text_init: bool = False
     encoder: str | None = None
     cache_dir: str | None = None

@@ -4,9 +4,11 @@ early stopping, the validation metric and weights ↔ artifact arrays.
 The loop runs mini-batches given by the model, keeps the weights of the epoch with the best
 validation score (early stopping after ``patience`` epochs without improvement), stops when
 ``max_seconds`` have passed, and shows a progress bar only when stderr is a terminal.
-Training runs inside :func:`training_session`, which seeds torch's generators, sets the
-thread count (and on CUDA asks for deterministic algorithms) and restores all of it
-afterwards, so a fit with a fixed ``seed`` on the CPU gives the same weights bit for bit.
+Training runs inside :func:`training_session`, which seeds torch's generators (and on CUDA
+asks for deterministic algorithms) and restores them afterwards, so a fit with a fixed
+``seed`` on the CPU gives the same weights bit for bit. The thread count is process-wide in
+torch: it is set once when a model is fitted or loaded (:func:`use_threads`), never per
+score call, which would race between a server's request threads.
 
 Weights are stored through the model's ``_state`` as numpy arrays named ``net.<key>``,
 which the artifact writes as ``.npy`` files verified by SHA-256 (no pickle).
@@ -49,16 +51,15 @@ def choose_device(device: str) -> torch.device:
     return torch.device(device)
 
 
-@contextmanager
-def torch_threads(threads: int) -> Iterator[None]:
-    """Use ``threads`` torch CPU threads in the block (0: leave the setting alone)."""
-    previous = torch.get_num_threads()
-    if threads:
+def use_threads(threads: int) -> None:
+    """Set torch's CPU thread count to ``threads`` (0: leave it alone).
+
+    The setting is process-wide, so models call this once, when they are fitted or loaded,
+    and never while scoring: a per-call set-and-restore races between the request threads
+    of a server (one thread's restore undoes another's setting mid-call).
+    """
+    if threads and torch.get_num_threads() != threads:
         torch.set_num_threads(threads)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
 
 
 @contextmanager
@@ -76,8 +77,9 @@ def _deterministic_cuda() -> Iterator[None]:
 @contextmanager
 def training_session(seed: int, threads: int = 0,
                      device: torch.device | None = None) -> Iterator[None]:
-    """Seed torch (CPU and CUDA) and set the CPU thread count for the block; on CUDA also
-    request deterministic algorithms. Everything is restored afterwards.
+    """Seed torch (CPU and CUDA) for the block and set the CPU thread count (see
+    :func:`use_threads`; it stays set, for the scoring that follows); on CUDA also request
+    deterministic algorithms. The generators and the CUDA flag are restored afterwards.
 
     The CPU kernels these models use are deterministic already, and switching the flag
     costs a ~10 s import of ``torch._inductor``, so it is only set for CUDA (where cuBLAS
@@ -86,7 +88,8 @@ def training_session(seed: int, threads: int = 0,
     """
     on_cuda = device is not None and device.type == "cuda"
     devices = list(range(torch.cuda.device_count())) if torch.cuda.is_available() else []
-    with torch.random.fork_rng(devices=devices), torch_threads(threads):
+    use_threads(threads)
+    with torch.random.fork_rng(devices=devices):
         torch.manual_seed(seed)
         if on_cuda:
             with _deterministic_cuda():
