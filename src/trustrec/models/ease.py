@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import logging
 import math
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,6 +33,7 @@ from scipy import linalg
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
+from trustrec.data.dataset import Dataset
 from trustrec.errors import ModelError
 from trustrec.models.base import SCORE_BLOCK
 from trustrec.models.config import require
@@ -156,17 +158,98 @@ def _solve(x: sp.csr_matrix, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return solved
 
 
-def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
-                 zero_diagonal: bool = True) -> np.ndarray:
-    """Item-item matrix B (n_items × n_items, float32) of EASE/EDLAE or, without the
-    zero-diagonal constraint, DLAE (``B = I − PΛ``) for the input matrix ``x``."""
-    col_sq = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()  # diag(XᵀX)
-    lam = l2 + dropout / (1.0 - dropout) * col_sq
-    b, p_diag = _solve(x, lam)
-    scale = 1.0 / p_diag if zero_diagonal else lam  # B_ij = −P_ij·scale_j off the diagonal
-    b *= scale.astype(b.dtype)
+def column_squares(x: sp.csr_matrix) -> np.ndarray:
+    """``diag(XᵀX)`` (float64): each column's sum of squared values."""
+    return np.bincount(x.indices, weights=np.square(x.data, dtype=np.float64),
+                       minlength=x.shape[1])
+
+
+def penalty(col_sq: np.ndarray, l2: float, dropout: float) -> np.ndarray:
+    """Λ's diagonal: ``l2 + p/(1−p)·diag(XᵀX)`` (EDLAE's emphasised dropout ``p``)."""
+    return l2 + dropout / (1.0 - dropout) * col_sq
+
+
+def _column_scale(p_diag: np.ndarray, lam: np.ndarray, zero_diagonal: bool) -> np.ndarray:
+    """``g`` with ``B = I − P·diag(g)``: ``1/diag(P)`` (EASE, EDLAE) or Λ (DLAE)."""
+    return 1.0 / p_diag if zero_diagonal else lam
+
+
+def _set_diagonal(b: np.ndarray, p_diag: np.ndarray, lam: np.ndarray,
+                  zero_diagonal: bool) -> None:
+    """B's diagonal: 0 (EASE, EDLAE) or ``1 − P_jj Λ_jj`` (DLAE), in place."""
     np.fill_diagonal(b, 0.0 if zero_diagonal else 1.0 - p_diag * lam)
-    return b.astype(np.float32, copy=False)
+
+
+def ease_solution(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
+                  zero_diagonal: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(B, diag(P))``: the item-item matrix B (n_items², float32) of EASE/EDLAE or,
+    without the zero-diagonal constraint, DLAE (``B = I − PΛ``) for the input matrix
+    ``x``, and the diagonal of ``P = (XᵀX + Λ)⁻¹`` (float64), which :func:`ease_downdate`
+    needs besides B."""
+    lam = penalty(column_squares(x), l2, dropout)
+    b, p_diag = _solve(x, lam)  # −P off the diagonal
+    b *= _column_scale(p_diag, lam, zero_diagonal).astype(b.dtype)
+    _set_diagonal(b, p_diag, lam, zero_diagonal)
+    return b.astype(np.float32, copy=False), p_diag
+
+
+def _downdate_factors(p_rows: np.ndarray, touched: np.ndarray, f: np.ndarray,
+                      c: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(V, C)`` with ``P' = P + Vᵀ C V`` once the rows ``f`` (over the ``touched``
+    columns) leave X: ``A' = A − FᵀF − c·diag(FᵀF)``. Without dropout (``c = 0``) the
+    change has rank ``min(rows, touched)``: ``V = F P_S:``, ``C = (I − F P_SS Fᵀ)⁻¹``
+    (Sherman–Morrison–Woodbury over the removed rows); with dropout the diagonal term
+    makes it rank ``|S|``: ``V = P_S:``, ``C = (I − M P_SS)⁻¹ M`` for
+    ``M = FᵀF + c·diag(FᵀF)``."""
+    if c == 0.0 and len(f) < len(touched):
+        v = f @ p_rows
+        core = np.linalg.inv(np.eye(len(f)) - v[:, touched] @ f.T)
+    else:
+        m = f.T @ f
+        np.einsum("ii->i", m)[:] *= 1.0 + c
+        core = np.linalg.solve(np.eye(len(touched)) - m @ p_rows[:, touched], m)
+        v = p_rows
+    return v, (core + core.T) / 2.0
+
+
+def downdate_rank(removed: sp.csr_matrix, dropout: float) -> int:
+    """The rank of the change of XᵀX + Λ when the rows ``removed`` leave X."""
+    touched = len(np.unique(removed.indices))
+    return touched if dropout > 0 else min(removed.shape[0], touched)
+
+
+def ease_downdate(b: np.ndarray, p_diag: np.ndarray, removed: sp.csr_matrix,
+                  col_sq: np.ndarray, cfg: EaseConfig) -> tuple[np.ndarray, np.ndarray]:
+    """``(B', diag(P'))`` of the fit without the rows ``removed`` of X, from ``(B, diag P)``
+    of the fit with them; ``col_sq``: ``diag(XᵀX)`` with them. Exact (to float32 rounding).
+
+    ``P = (I − B)·diag(1/g)`` (:func:`_column_scale`) gives the touched items' rows of P
+    from B; the rank-k change ``P' = P + VᵀCV`` (:func:`_downdate_factors`) then becomes
+    ``B' = B·diag(g'/g) − Vᵀ(CV·diag(g'))`` off the diagonal: one float32 matrix product
+    written into the new B, ``O(n_items² · k)`` instead of a new solve.
+    """
+    c = cfg.dropout / (1.0 - cfg.dropout)
+    touched = np.unique(removed.indices)
+    f = removed[:, touched].toarray().astype(np.float64)
+    lam = penalty(col_sq, cfg.l2, cfg.dropout)
+    g = _column_scale(p_diag, lam, cfg.zero_diagonal)
+    p_rows = -b[touched].astype(np.float64)
+    p_rows[np.arange(len(touched)), touched] += 1.0
+    p_rows /= g
+    v, core = _downdate_factors(p_rows, touched, f, c)
+    w = core @ v
+    new_diag = p_diag + np.einsum("kj,kj->j", w, v)
+    new_col_sq = col_sq.copy()
+    new_col_sq[touched] -= np.square(f).sum(axis=0)
+    new_lam = penalty(new_col_sq, cfg.l2, cfg.dropout)
+    new_g = _column_scale(new_diag, new_lam, cfg.zero_diagonal)
+    w *= new_g
+    out = np.multiply(b, (new_g / g).astype(np.float32))
+    gemm = linalg.blas.get_blas_funcs("gemm", (out,))
+    out = gemm(-1.0, w.astype(np.float32), v.astype(np.float32), beta=1.0, c=out.T,
+               trans_a=1, overwrite_c=1).T  # out.T is in Fortran order: updated in place
+    _set_diagonal(out, new_diag, new_lam, cfg.zero_diagonal)
+    return out, new_diag
 
 
 @register
@@ -175,19 +258,54 @@ class Ease(ItemItemRecommender):
 
     name = "ease"
     config_class = EaseConfig
+    #: ``diag(P)`` of the fit (float64), kept for the unlearning down-date; None in
+    #: artifacts written before it was saved (forgetting then refits).
+    p_diag_: np.ndarray | None = None
 
     def _fit_weights(self, x: sp.csr_matrix) -> np.ndarray:
-        limit = self.config.threads or None
-        with threadpool_limits(limits=limit, user_api="blas"):
-            return ease_weights(x, self.config.l2, self.config.dropout,
-                                self.config.zero_diagonal)
+        with self._blas_threads():
+            b, self.p_diag_ = ease_solution(x, self.config.l2, self.config.dropout,
+                                            self.config.zero_diagonal)
+        return b
+
+    def _downdate(self, old: Ease, users: np.ndarray, dataset: Dataset,
+                  exact: bool) -> str | None:
+        """The Woodbury down-date of B (:func:`ease_downdate`) when its rank is below half
+        that of a refit's solve (the user count when users are fewer than items, else
+        half the item count): the down-date's product then costs at most half the
+        refit's."""
+        if old.p_diag_ is None:
+            return None
+        removed = old.input_[users]
+        refit_rank = min(self.n_users_, self.n_items_ // 2)
+        if downdate_rank(removed, self.config.dropout) > refit_rank // 2:
+            return None
+        self._set_input(dataset)
+        with self._blas_threads():
+            self.weights_, self.p_diag_ = ease_downdate(
+                old.weights_, old.p_diag_, removed, column_squares(old.input_), self.config)
+        return "ease-woodbury-downdate"
+
+    def _blas_threads(self) -> AbstractContextManager[object]:
+        """BLAS limited to ``config.threads`` (no limit, and no library scan, when 0)."""
+        if not self.config.threads:
+            return nullcontext()
+        return threadpool_limits(limits=self.config.threads, user_api="blas")
 
     def _weights_state(self) -> dict[str, np.ndarray]:
-        return {"B": self.weights_}
+        state = {"B": self.weights_}
+        if self.p_diag_ is not None:
+            state["p_diag"] = self.p_diag_
+        return state
 
     def _load_weights(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        b = arrays["B"]
+        b, p_diag = arrays["B"], arrays.get("p_diag")
         if b.shape != (self.n_items_, self.n_items_) or b.dtype != np.float32:
             raise ValueError(f"B has shape {b.shape} and dtype {b.dtype}, expected "
                              f"({self.n_items_}, {self.n_items_}) float32")
+        if p_diag is not None and (p_diag.shape != (self.n_items_,)
+                                   or p_diag.dtype != np.float64):
+            raise ValueError(f"p_diag has shape {p_diag.shape} and dtype {p_diag.dtype}, "
+                             f"expected ({self.n_items_},) float64")
+        self.p_diag_ = p_diag
         return b
