@@ -13,6 +13,9 @@ from the final item factors, so every user vector is the fold-in of its own hist
 user's score is exactly the sum of its history items' credits (:meth:`Als.fold_in_credits`),
 and scoring a user by index or by its history gives the same list.
 
+Forgetting users is a refit (exact: the fit is deterministic); ``forget_users(...,
+exact=False)`` takes an approximate shortcut instead (:meth:`Als._downdate`).
+
 The defaults (``regularization=30``, ``alpha=2``) were chosen on validation splits carved from
 the training parts of ml-latest-small and ML-100K (top-10 ranking of unseen items); they
 beat ``implicit``'s own defaults there by a wide margin. Tiny data sets want a smaller penalty.

@@ -17,7 +17,14 @@ place in one n_items² float32 buffer (half the flops of a general inverse at tw
 float64 throughput; float32 suffices because the matrix is SPD with eigenvalues ≥ l2, and
 a failed float32 factorisation is redone in float64); with fewer users, the Woodbury
 identity needs only an n_users² float64 Cholesky and one float32 product (see
-:func:`_user_space`). Scores are ``X_u · B``; B is stored as float32.
+:func:`_user_space`). Scores are ``X_u · B``; B is stored as float32, with ``diag(P)``
+(n_items float64) beside it.
+
+Unlearning (:meth:`Ease._downdate`): ``B = I − P·diag(g)`` and ``diag(P)`` give every row
+of P that a Woodbury down-date needs, so removing users' rows from X changes B by one
+rank-k product (:func:`ease_downdate`) instead of a new solve: k is the number of removed
+users (at most the items they touched) for EASE and DLAE, but the number of touched items
+for EDLAE, whose penalty ``p/(1−p)·diag(XᵀX)`` changes on each of them.
 """
 
 from __future__ import annotations
@@ -193,22 +200,26 @@ def ease_solution(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
     return b.astype(np.float32, copy=False), p_diag
 
 
-def _downdate_factors(p_rows: np.ndarray, touched: np.ndarray, f: np.ndarray,
+def _downdate_factors(b: np.ndarray, g: np.ndarray, removed: sp.csr_matrix,
+                      touched: np.ndarray, f: np.ndarray,
                       c: float) -> tuple[np.ndarray, np.ndarray]:
-    """``(V, C)`` with ``P' = P + Vᵀ C V`` once the rows ``f`` (over the ``touched``
-    columns) leave X: ``A' = A − FᵀF − c·diag(FᵀF)``. Without dropout (``c = 0``) the
-    change has rank ``min(rows, touched)``: ``V = F P_S:``, ``C = (I − F P_SS Fᵀ)⁻¹``
-    (Sherman–Morrison–Woodbury over the removed rows); with dropout the diagonal term
-    makes it rank ``|S|``: ``V = P_S:``, ``C = (I − M P_SS)⁻¹ M`` for
-    ``M = FᵀF + c·diag(FᵀF)``."""
+    """``(V, C)`` with ``P' = P + Vᵀ C V`` once the rows ``removed`` (``f``: their values
+    on the ``touched`` columns) leave X: ``A' = A − FᵀF − c·diag(FᵀF)``, with rows of
+    ``P = (I − B)·diag(1/g)`` taken from B. Without dropout (``c = 0``) the change has rank
+    ``min(rows, touched)``: for fewer rows, ``V = F P = (F − F B)·diag(1/g)`` (the removed
+    rows' own scores) and ``C = (I − F P Fᵀ)⁻¹`` (Sherman–Morrison–Woodbury over the
+    rows); otherwise, and always with dropout, whose diagonal term makes it rank ``|S|``:
+    ``V = P_S:`` and ``C = (I − M P_SS)⁻¹ M`` for ``M = FᵀF + c·diag(FᵀF)``."""
     if c == 0.0 and len(f) < len(touched):
-        v = f @ p_rows
+        v = (removed.toarray() - removed @ b) / g
         core = np.linalg.inv(np.eye(len(f)) - v[:, touched] @ f.T)
     else:
+        v = -b[touched].astype(np.float64)
+        v[np.arange(len(touched)), touched] += 1.0
+        v /= g
         m = f.T @ f
         np.einsum("ii->i", m)[:] *= 1.0 + c
-        core = np.linalg.solve(np.eye(len(touched)) - m @ p_rows[:, touched], m)
-        v = p_rows
+        core = np.linalg.solve(np.eye(len(touched)) - m @ v[:, touched], m)
     return v, (core + core.T) / 2.0
 
 
@@ -223,8 +234,8 @@ def ease_downdate(b: np.ndarray, p_diag: np.ndarray, removed: sp.csr_matrix,
     """``(B', diag(P'))`` of the fit without the rows ``removed`` of X, from ``(B, diag P)``
     of the fit with them; ``col_sq``: ``diag(XᵀX)`` with them. Exact (to float32 rounding).
 
-    ``P = (I − B)·diag(1/g)`` (:func:`_column_scale`) gives the touched items' rows of P
-    from B; the rank-k change ``P' = P + VᵀCV`` (:func:`_downdate_factors`) then becomes
+    With ``B = I − P·diag(g)`` (:func:`_column_scale`), the rank-k change
+    ``P' = P + VᵀCV`` (:func:`_downdate_factors`) becomes
     ``B' = B·diag(g'/g) − Vᵀ(CV·diag(g'))`` off the diagonal: one float32 matrix product
     written into the new B, ``O(n_items² · k)`` instead of a new solve.
     """
@@ -233,10 +244,7 @@ def ease_downdate(b: np.ndarray, p_diag: np.ndarray, removed: sp.csr_matrix,
     f = removed[:, touched].toarray().astype(np.float64)
     lam = penalty(col_sq, cfg.l2, cfg.dropout)
     g = _column_scale(p_diag, lam, cfg.zero_diagonal)
-    p_rows = -b[touched].astype(np.float64)
-    p_rows[np.arange(len(touched)), touched] += 1.0
-    p_rows /= g
-    v, core = _downdate_factors(p_rows, touched, f, c)
+    v, core = _downdate_factors(b, g, removed, touched, f, c)
     w = core @ v
     new_diag = p_diag + np.einsum("kj,kj->j", w, v)
     new_col_sq = col_sq.copy()

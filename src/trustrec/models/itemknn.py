@@ -13,6 +13,10 @@ Similarities of items i (row) and j (column), with ``c_ij = x_iᵀx_j`` over use
 * ``jaccard``: ``c_ij / (‖x_i‖² + ‖x_j‖² − c_ij + shrink)`` (Tanimoto; Jaccard on 0/1 data);
 * ``bm25``: ``w_iᵀw_j`` where W is X with BM25 weights (users as terms: idf down-weights
   heavy users; items as documents: ``bm25_b`` normalises by item popularity).
+
+Unlearning (:meth:`ItemKnn._downdate`, :func:`knn_downdate`) recomputes only the
+similarities the removed users' items take part in, exactly; with ``bm25_b > 0`` every
+weight depends on the mean item length, so forgetting refits.
 """
 
 from __future__ import annotations
