@@ -111,6 +111,26 @@ def test_a_loaded_model_forgets_by_its_down_date(name, params, tmp_path) -> None
         without_users(dataset, dataset.user_index.lookup([*FORGET, "u20"]))))
 
 
+@pytest.mark.parametrize("max_rank", [0, 128])
+def test_ease_keeps_the_update_factored_up_to_its_rank_limit(max_rank, monkeypatch) -> None:
+    """Below the limit the forgotten model shares the old B (no new n_items² matrix);
+    above it B is written out; either way its scores and B are a retrain's."""
+    from trustrec.models import ease as ease_module
+
+    monkeypatch.setattr(ease_module, "MAX_PENDING_RANK", max_rank)
+    dataset = wide()
+    model = create_model("ease", NO_DROPOUT).fit(dataset)
+    new, _ = forget_users(model, FORGET)
+    assert (new.low_rank_ is not None) == (max_rank > 0)
+    if new.low_rank_ is not None:
+        assert new.low_rank_.base is model.weights_ and new.low_rank_.rank == len(FORGET)
+    retrained = create_model("ease", NO_DROPOUT).fit(
+        without_users(dataset, dataset.user_index.lookup(FORGET)))
+    assert_same_model(new, retrained)
+    np.testing.assert_allclose(new.weights_, retrained.weights_, rtol=0, atol=1e-6)
+    assert new.low_rank_ is None  # written out once asked for
+
+
 def test_ease_without_its_stored_diagonal_refits(tmp_path) -> None:
     """An artifact without ``p_diag`` (written before it was kept) still forgets exactly."""
     dataset = wide()

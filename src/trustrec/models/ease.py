@@ -45,9 +45,15 @@ from trustrec.errors import ModelError
 from trustrec.models.base import SCORE_BLOCK
 from trustrec.models.config import require
 from trustrec.models.itemitem import ItemItemConfig, ItemItemRecommender
+from trustrec.models.low_rank import LowRankUpdated
 from trustrec.models.registry import register
 
 log = logging.getLogger(__name__)
+
+#: Largest rank of down-dates kept factored (shared old B plus the update): scoring through
+#: the factors costs that many extra multiply-adds per item and user; past it, B is
+#: written out anew.
+MAX_PENDING_RANK = 128
 
 
 @dataclass(frozen=True)
@@ -200,7 +206,7 @@ def ease_solution(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
     return b.astype(np.float32, copy=False), p_diag
 
 
-def _downdate_factors(b: np.ndarray, g: np.ndarray, removed: sp.csr_matrix,
+def _downdate_factors(b: LowRankUpdated, g: np.ndarray, removed: sp.csr_matrix,
                       touched: np.ndarray, f: np.ndarray,
                       c: float) -> tuple[np.ndarray, np.ndarray]:
     """``(V, C)`` with ``P' = P + Vᵀ C V`` once the rows ``removed`` (``f``: their values
@@ -211,10 +217,10 @@ def _downdate_factors(b: np.ndarray, g: np.ndarray, removed: sp.csr_matrix,
     rows); otherwise, and always with dropout, whose diagonal term makes it rank ``|S|``:
     ``V = P_S:`` and ``C = (I − M P_SS)⁻¹ M`` for ``M = FᵀF + c·diag(FᵀF)``."""
     if c == 0.0 and len(f) < len(touched):
-        v = (removed.toarray() - removed @ b) / g
+        v = (removed.toarray() - b.product(removed)) / g
         core = np.linalg.inv(np.eye(len(f)) - v[:, touched] @ f.T)
     else:
-        v = -b[touched].astype(np.float64)
+        v = -b.rows(touched).astype(np.float64)
         v[np.arange(len(touched)), touched] += 1.0
         v /= g
         m = f.T @ f
@@ -229,15 +235,15 @@ def downdate_rank(removed: sp.csr_matrix, dropout: float) -> int:
     return touched if dropout > 0 else min(removed.shape[0], touched)
 
 
-def ease_downdate(b: np.ndarray, p_diag: np.ndarray, removed: sp.csr_matrix,
-                  col_sq: np.ndarray, cfg: EaseConfig) -> tuple[np.ndarray, np.ndarray]:
+def ease_downdate(b: LowRankUpdated, p_diag: np.ndarray, removed: sp.csr_matrix,
+                  col_sq: np.ndarray, cfg: EaseConfig) -> tuple[LowRankUpdated, np.ndarray]:
     """``(B', diag(P'))`` of the fit without the rows ``removed`` of X, from ``(B, diag P)``
     of the fit with them; ``col_sq``: ``diag(XᵀX)`` with them. Exact (to float32 rounding).
 
     With ``B = I − P·diag(g)`` (:func:`_column_scale`), the rank-k change
     ``P' = P + VᵀCV`` (:func:`_downdate_factors`) becomes
-    ``B' = B·diag(g'/g) − Vᵀ(CV·diag(g'))`` off the diagonal: one float32 matrix product
-    written into the new B, ``O(n_items² · k)`` instead of a new solve.
+    ``B' = B·diag(g'/g) − Vᵀ(CV·diag(g'))`` off the diagonal: a rank-k update of B, kept
+    factored (``O(n_items · k)``; :class:`~trustrec.models.low_rank.LowRankUpdated`).
     """
     c = cfg.dropout / (1.0 - cfg.dropout)
     touched = np.unique(removed.indices)
@@ -252,12 +258,8 @@ def ease_downdate(b: np.ndarray, p_diag: np.ndarray, removed: sp.csr_matrix,
     new_lam = penalty(new_col_sq, cfg.l2, cfg.dropout)
     new_g = _column_scale(new_diag, new_lam, cfg.zero_diagonal)
     w *= new_g
-    out = np.multiply(b, (new_g / g).astype(np.float32))
-    gemm = linalg.blas.get_blas_funcs("gemm", (out,))
-    out = gemm(-1.0, w.astype(np.float32), v.astype(np.float32), beta=1.0, c=out.T,
-               trans_a=1, overwrite_c=1).T  # out.T is in Fortran order: updated in place
-    _set_diagonal(out, new_diag, new_lam, cfg.zero_diagonal)
-    return out, new_diag
+    diagonal = np.zeros(len(g)) if cfg.zero_diagonal else 1.0 - new_diag * new_lam
+    return b.updated(new_g / g, v, w, diagonal), new_diag
 
 
 @register
@@ -269,6 +271,25 @@ class Ease(ItemItemRecommender):
     #: ``diag(P)`` of the fit (float64), kept for the unlearning down-date; None in
     #: artifacts written before it was saved (forgetting then refits).
     p_diag_: np.ndarray | None = None
+    #: B as the old B plus the pending update of unlearning down-dates, or None when B is
+    #: dense (see :attr:`weights_`).
+    low_rank_: LowRankUpdated | None = None
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """B (float32, dense): written out from a pending down-date on first use."""
+        pending = self.low_rank_
+        if pending is not None:
+            self._weights, self.low_rank_ = pending.dense(), None
+        return self._weights
+
+    @weights_.setter
+    def weights_(self, value: np.ndarray) -> None:
+        self._weights, self.low_rank_ = value, None
+
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        pending = self.low_rank_
+        return super()._score_rows(rows) if pending is None else pending.product(rows)
 
     def _fit_weights(self, x: sp.csr_matrix) -> np.ndarray:
         with self._blas_threads():
@@ -280,8 +301,9 @@ class Ease(ItemItemRecommender):
                   exact: bool) -> str | None:
         """The Woodbury down-date of B (:func:`ease_downdate`) when its rank is below half
         that of a refit's solve (the user count when users are fewer than items, else
-        half the item count): the down-date's product then costs at most half the
-        refit's."""
+        half the item count): writing B out then costs at most half the refit's product.
+        The result shares the old B and keeps the update factored up to rank
+        :data:`MAX_PENDING_RANK`, so forgetting a few users writes no n_items² matrix."""
         if old.p_diag_ is None:
             return None
         removed = old.input_[users]
@@ -289,9 +311,15 @@ class Ease(ItemItemRecommender):
         if downdate_rank(removed, self.config.dropout) > refit_rank // 2:
             return None
         self._set_input(dataset)
+        pending = old.low_rank_
         with self._blas_threads():
-            self.weights_, self.p_diag_ = ease_downdate(
-                old.weights_, old.p_diag_, removed, column_squares(old.input_), self.config)
+            updated, self.p_diag_ = ease_downdate(
+                LowRankUpdated.of(old.weights_) if pending is None else pending,
+                old.p_diag_, removed, column_squares(old.input_), self.config)
+            if updated.rank > MAX_PENDING_RANK:
+                self.weights_ = updated.dense()
+            else:
+                self.low_rank_ = updated
         return "ease-woodbury-downdate"
 
     def _blas_threads(self) -> AbstractContextManager[object]:
