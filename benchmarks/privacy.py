@@ -8,10 +8,10 @@ Prints Markdown tables and the machine load. Protocols: NDCG@10 on one random 80
 holdout (seed 0, full ranking of unseen items); membership attacks on four disjoint user
 quarters (target members / non-members, shadow members / non-members; members train with
 their whole history, non-members with a random half, the other half is what is attacked);
-federated MF = 10 Flower clients of user shards, in-process FedAvg; unlearning = forget one
-user (median over 5 users) vs a full retrain on the remaining data. DP noise comes from the
-OS CSPRNG, so the DP rows change from run to run; ``--repeats`` fits each DP row that many
-times and prints the median and range of NDCG@10.
+federated MF = 10 Flower clients of user shards, in-process FedAvg; unlearning = the
+membership attack after forgetting (its speed: ``benchmarks/unlearning.py``). DP noise
+comes from the OS CSPRNG, so the DP rows change from run to run; ``--repeats`` fits each
+DP row that many times and prints the median and range of NDCG@10.
 """
 
 from __future__ import annotations
@@ -28,7 +28,6 @@ from trustrec.data.split import random_holdout
 from trustrec.evaluation.protocol import evaluate_ranking
 from trustrec.models import create_model
 from trustrec.privacy.audit import DP_MODELS, audit_membership, unlearning_audit
-from trustrec.privacy.unlearning import forget_users, without_users
 
 EPSILONS = (1.0, 2.0, 4.0, 8.0, math.inf)
 #: The ε of the user-level DP table (issue 19 asks for 0.5 too).
@@ -168,29 +167,9 @@ def federated(split, rounds: int, clients: int) -> None:
     print()
 
 
-def unlearning(ds, models: list[str]) -> None:
-    """Seconds to forget one user vs a full retrain, and the equality check."""
-    print("| model | method | forget 1 user (s, median of 5) | full retrain (s) | speed-up | "
-          "max score diff vs retrain |")
-    print("|---|---|---|---|---|---|")
-    users = ds.user_index.ids[np.random.default_rng(0).choice(ds.n_users, 5, replace=False)]
-    for name in models:
-        model = create_model(name, seed=0).fit(ds)
-        times, diff, method = [], 0.0, ""
-        for user in users:
-            start = time.perf_counter()
-            new, report = forget_users(model, [user])
-            times.append(time.perf_counter() - start)
-            method = report.method
-        start = time.perf_counter()
-        retrained = create_model(name, seed=0).fit(
-            without_users(ds, ds.user_index.lookup([users[-1]])))
-        retrain = time.perf_counter() - start
-        all_users = np.arange(new.n_users_)
-        diff = float(np.abs(new.score(all_users) - retrained.score(all_users)).max())
-        med = float(np.median(times))
-        print(f"| {name} | {method} | {med:.3f} | {retrain:.3f} | {retrain / med:.1f}× | "
-              f"{diff:.2e} |")
+def unlearning(ds) -> None:
+    """The threshold attack on EASE before and after forgetting its members (the timing
+    and exactness of ``forget_users`` against retraining: ``benchmarks/unlearning.py``)."""
     before, after = unlearning_audit(ds, "ease", seed=0)
     print(f"\nthreshold attack on EASE, members vs never-trained users: AUC {before.auc:.3f} "
           f"before forgetting the members, {after.auc:.3f} after.\n")
@@ -227,7 +206,7 @@ def main() -> None:
     if "federated" in parts:
         federated(split, args.rounds, args.clients)
     if "unlearning" in parts:
-        unlearning(ds, ["ease", "itemknn", "popularity", "als"])
+        unlearning(ds)
     print(f"load after: {os.getloadavg()[0]:.2f} (1-min average)")
 
 

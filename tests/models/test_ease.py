@@ -95,13 +95,13 @@ def test_float32_failure_refits_in_float64(caplog) -> None:
 
 def test_threads_limit_blas_during_fit(planted: Dataset, monkeypatch) -> None:
     seen: list[int] = []
-    original = ease_module.ease_weights
+    original = ease_module.ease_solution
 
     def spy(*args, **kwargs):
         seen.append(max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"))
         return original(*args, **kwargs)
 
-    monkeypatch.setattr(ease_module, "ease_weights", spy)
+    monkeypatch.setattr(ease_module, "ease_solution", spy)
     create_model("ease", {"threads": 1}).fit(planted)
     assert seen == [1]
 

@@ -48,10 +48,12 @@ def test_known_rest_attacker_cannot_replay_the_release(name: str, params: dict[s
     release = Recommender.load(path)
     manifest = json.loads((path / "manifest.json").read_text())
     target_out = without_users(data, np.array([5]))
+    released = released_arrays(release)
     for world in (data, target_out):
-        replay = create_model(name, manifest["config"]).fit(world)
-        for key, value in released_arrays(replay).items():
-            assert not np.array_equal(value, released_arrays(release)[key]), key
+        replay = released_arrays(create_model(name, manifest["config"]).fit(world))
+        # the attack wins only by reproducing the whole release (a part that the noise
+        # wipes out, e.g. an all-zero denoised B, is equal in both worlds and tells nothing)
+        assert not all(np.array_equal(value, released[key]) for key, value in replay.items())
 
 
 @pytest.mark.parametrize(("name", "params"), DP_MODELS)

@@ -13,6 +13,9 @@ from the final item factors, so every user vector is the fold-in of its own hist
 user's score is exactly the sum of its history items' credits (:meth:`Als.fold_in_credits`),
 and scoring a user by index or by its history gives the same list.
 
+Forgetting users is a refit (exact: the fit is deterministic); ``forget_users(...,
+exact=False)`` takes an approximate shortcut instead (:meth:`Als._downdate`).
+
 The defaults (``regularization=30``, ``alpha=2``) were chosen on validation splits carved from
 the training parts of ml-latest-small and ML-100K (top-10 ranking of unseen items); they
 beat ``implicit``'s own defaults there by a wide margin. Tiny data sets want a smaller penalty.
@@ -22,6 +25,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import scipy.sparse as sp
@@ -32,6 +36,9 @@ from trustrec.errors import ConfigError, ModelError
 from trustrec.models.config import Config, require
 from trustrec.models.factor import FactorRecommender
 from trustrec.models.registry import register
+
+if TYPE_CHECKING:
+    from implicit.cpu.als import AlternatingLeastSquares
 
 
 @dataclass(frozen=True)
@@ -126,32 +133,73 @@ class Als(FactorRecommender):
             (self.values_, self.seen_.indices, self.seen_.indptr), shape=self.seen_.shape)
         return x[users]
 
+    def training_values(self) -> np.ndarray:
+        """What the fit read, aligned with ``seen_``: ones, or the kept values."""
+        return self.training_rows().data
+
     def _fit(self, dataset: Dataset) -> None:
         cfg = self.config
         if cfg.scale_regularization:
             raise ConfigError("als: scale_regularization=true is Spark MLlib's ALS-WR penalty; "
                               "train such a model with `trustrec train --engine spark`")
-        self._keep_values(dataset)
-        x = self.training_rows()
-        if cfg.bm25:
-            self.bm25_idf_ = bm25_idf(x)
-            self.bm25_avg_length_ = float(np.asarray(x.sum(axis=1)).mean())
-        confidence = self._weights(x)
-        confidence.data = 1.0 + cfg.alpha * confidence.data
-        from implicit.cpu.als import AlternatingLeastSquares  # numba-compiled: load on fit
-
+        confidence = self._training_confidence(dataset)
         with threadpool_limits(limits=1, user_api="blas"):
-            solver = AlternatingLeastSquares(
-                factors=cfg.factors, regularization=cfg.regularization, alpha=1.0,
-                dtype=np.float32, iterations=cfg.iterations, num_threads=cfg.threads,
-                random_state=cfg.seed)
+            solver = self._solver()
             solver.fit(confidence, show_progress=False)
             # implicit's sweeps end with an item step and solve users by conjugate gradient:
             # one exact (Cholesky) user step from the final item factors makes every user
             # vector the fold-in of its own history, so scores decompose exactly into item
             # credits (:meth:`fold_in_credits`), as Spark's sweeps, ending with users, do
-            users = solver.recalculate_user(np.arange(x.shape[0]), confidence)
+            users = solver.recalculate_user(np.arange(confidence.shape[0]), confidence)
         self._set_factors(users, solver.item_factors)
+
+    def _training_confidence(self, dataset: Dataset) -> sp.csr_matrix:
+        """Keep what the fit reads (values, BM25 statistics) and return the confidences
+        ``C − 1 = alpha·w`` plus one (``implicit``'s input) of the training matrix."""
+        self._keep_values(dataset)
+        x = self.training_rows()
+        if self.config.bm25:
+            self.bm25_idf_ = bm25_idf(x)
+            self.bm25_avg_length_ = float(np.asarray(x.sum(axis=1)).mean())
+        confidence = self._weights(x)
+        confidence.data = 1.0 + self.config.alpha * confidence.data
+        return confidence
+
+    def _solver(self, user_factors: np.ndarray | None = None,
+                item_factors: np.ndarray | None = None) -> AlternatingLeastSquares:
+        """``implicit``'s solver configured as this model (and holding the given factors)."""
+        from implicit.cpu.als import AlternatingLeastSquares  # numba-compiled: load on use
+
+        cfg = self.config
+        solver = AlternatingLeastSquares(
+            factors=cfg.factors, regularization=cfg.regularization, alpha=1.0,
+            dtype=np.float32, iterations=cfg.iterations, num_threads=cfg.threads,
+            random_state=cfg.seed)
+        solver.user_factors, solver.item_factors = user_factors, item_factors
+        return solver
+
+    def _downdate(self, old: Als, users: np.ndarray, dataset: Dataset,
+                  exact: bool) -> str | None:
+        """Approximate, so only when ``exact`` is false: drop the users' vectors, re-solve
+        the items they touched by one exact ALS item step on the remaining users, then
+        every user by one exact user step. Each user vector is then exactly the fold-in of
+        its history against the new item factors; the item factors are not a retrain's
+        (untouched items keep vectors learned beside the forgotten users, and a retrain
+        would start from new random factors), so nothing of them is claimed equal."""
+        if exact or self.config.scale_regularization:
+            return None
+        confidence = self._training_confidence(dataset)
+        keep = np.ones(old.n_users_, dtype=bool)
+        keep[users] = False
+        touched = np.unique(old.seen_[users].indices)
+        items = old.item_factors_.copy()
+        with threadpool_limits(limits=1, user_api="blas"):
+            solver = self._solver(old.user_factors_[keep], items)
+            items[touched] = solver.recalculate_item(touched, confidence.T.tocsr()[touched])
+            solver = self._solver(None, items)
+            vectors = solver.recalculate_user(np.arange(self.n_users_), confidence)
+        self._set_factors(vectors, items)
+        return "als-approximate-item-step"
 
     def _set_factors(self, user_factors: np.ndarray, item_factors: np.ndarray,
                      item_bias: np.ndarray | None = None) -> None:

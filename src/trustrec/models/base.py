@@ -111,11 +111,32 @@ class Recommender:
     def _load_manifest_extra(self, extra: dict[str, Any]) -> None:
         """Restore what :meth:`_manifest_extra` wrote (default: nothing to restore)."""
 
+    def training_values(self) -> np.ndarray | None:
+        """The training values the fit read, aligned with ``seen_``'s entries, when the
+        model keeps all its fit reads (so it can be refitted from itself); None otherwise."""
+        return None
+
+    def _downdate(self, old: Self, users: np.ndarray, dataset: Dataset,
+                  exact: bool) -> str | None:
+        """Unlearning hook: set this model's learned state to what a fit on ``dataset``
+        (``old``'s training data without user indices ``users``; the fit's bookkeeping is
+        done) would give, from ``old``'s learned state, and return the method's name; None
+        (the default) where the model has no such down-date or a refit is cheaper.
+        ``exact=False`` admits a down-date that differs from a refit (its name says so)."""
+        return None
+
     # ------------------------------------------------------------------ fitting
     def fit(self, dataset: Dataset) -> Self:
         """Learn from ``dataset``; returns ``self``."""
         if len(dataset) == 0:
             raise ModelError(f"model '{self.name}': cannot fit on an empty dataset")
+        self._set_training_data(dataset)
+        self._fit(dataset)
+        self.fitted_ = True
+        return self
+
+    def _set_training_data(self, dataset: Dataset) -> None:
+        """The fit's bookkeeping: indices, sizes, ``seen_``, popularity, mean, fingerprint."""
         self.user_index_: IdIndex = dataset.user_index
         self.item_index_: IdIndex = dataset.item_index
         self.n_users_ = dataset.n_users
@@ -125,9 +146,20 @@ class Recommender:
         self.item_popularity_ = np.asarray(seen.sum(axis=0)).ravel().astype(np.float32)
         self.train_mean_ = float(dataset.value.mean())
         self.fingerprint_ = dataset.fingerprint()
-        self._fit(dataset)
-        self.fitted_ = True
-        return self
+
+    def unlearned(self, users: np.ndarray, remaining: Dataset,
+                  exact: bool = True) -> tuple[Self, str] | None:
+        """``(model, method)``: this model as a fit on ``remaining`` (its training data
+        without user indices ``users``) gives, by the model's own down-date of its fitted
+        state; None where it has none or a refit is cheaper. This model is not modified."""
+        self._check_fitted()
+        new = type(self)(self.config)
+        new._set_training_data(remaining)
+        method = new._downdate(self, users, remaining, exact)
+        if method is None:
+            return None
+        new.fitted_ = True
+        return new, method
 
     def _check_fitted(self) -> None:
         if not getattr(self, "fitted_", False):

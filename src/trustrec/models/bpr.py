@@ -79,3 +79,7 @@ class Bpr(FactorRecommender):
         k = cfg.factors
         self._set_factors(solver.user_factors[:, :k], solver.item_factors[:, :k],
                           solver.item_factors[:, k])
+
+    def training_values(self) -> np.ndarray:
+        """Ones: the fit reads nothing but ``seen_``."""
+        return np.ones(self.seen_.nnz, np.float32)

@@ -67,6 +67,11 @@ class PrivateRelease:
     def _manifest_extra(self) -> dict[str, Any]:
         return {"privacy": self.privacy_}
 
+    def _downdate(self, old: Any, users: Any, dataset: Dataset, exact: bool) -> None:
+        """No down-date: forgetting users refits the release on the rest with fresh noise
+        (a down-date of a noisy release would leak the forgotten users' contribution)."""
+        return None
+
     def _load_manifest_extra(self, extra: dict[str, Any]) -> None:
         """Restore the noise scale ``sigma_`` the statement reports."""
         try:

@@ -17,13 +17,21 @@ place in one n_items² float32 buffer (half the flops of a general inverse at tw
 float64 throughput; float32 suffices because the matrix is SPD with eigenvalues ≥ l2, and
 a failed float32 factorisation is redone in float64); with fewer users, the Woodbury
 identity needs only an n_users² float64 Cholesky and one float32 product (see
-:func:`_user_space`). Scores are ``X_u · B``; B is stored as float32.
+:func:`_user_space`). Scores are ``X_u · B``; B is stored as float32, with ``diag(P)``
+(n_items float64) beside it.
+
+Unlearning (:meth:`Ease._downdate`): ``B = I − P·diag(g)`` and ``diag(P)`` give every row
+of P that a Woodbury down-date needs, so removing users' rows from X changes B by one
+rank-k product (:func:`ease_downdate`) instead of a new solve: k is the number of removed
+users (at most the items they touched) for EASE and DLAE, but the number of touched items
+for EDLAE, whose penalty ``p/(1−p)·diag(XᵀX)`` changes on each of them.
 """
 
 from __future__ import annotations
 
 import logging
 import math
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -32,13 +40,20 @@ from scipy import linalg
 from scipy.linalg import lapack
 from threadpoolctl import threadpool_limits
 
+from trustrec.data.dataset import Dataset
 from trustrec.errors import ModelError
 from trustrec.models.base import SCORE_BLOCK
 from trustrec.models.config import require
 from trustrec.models.itemitem import ItemItemConfig, ItemItemRecommender
+from trustrec.models.low_rank import LowRankUpdated
 from trustrec.models.registry import register
 
 log = logging.getLogger(__name__)
+
+#: Largest rank of down-dates kept factored (shared old B plus the update): scoring through
+#: the factors costs that many extra multiply-adds per item and user; past it, B is
+#: written out anew.
+MAX_PENDING_RANK = 128
 
 
 @dataclass(frozen=True)
@@ -156,17 +171,95 @@ def _solve(x: sp.csr_matrix, lam: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return solved
 
 
-def ease_weights(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
-                 zero_diagonal: bool = True) -> np.ndarray:
-    """Item-item matrix B (n_items × n_items, float32) of EASE/EDLAE or, without the
-    zero-diagonal constraint, DLAE (``B = I − PΛ``) for the input matrix ``x``."""
-    col_sq = np.asarray(x.multiply(x).sum(axis=0), dtype=np.float64).ravel()  # diag(XᵀX)
-    lam = l2 + dropout / (1.0 - dropout) * col_sq
-    b, p_diag = _solve(x, lam)
-    scale = 1.0 / p_diag if zero_diagonal else lam  # B_ij = −P_ij·scale_j off the diagonal
-    b *= scale.astype(b.dtype)
+def column_squares(x: sp.csr_matrix) -> np.ndarray:
+    """``diag(XᵀX)`` (float64): each column's sum of squared values."""
+    return np.bincount(x.indices, weights=np.square(x.data, dtype=np.float64),
+                       minlength=x.shape[1])
+
+
+def penalty(col_sq: np.ndarray, l2: float, dropout: float) -> np.ndarray:
+    """Λ's diagonal: ``l2 + p/(1−p)·diag(XᵀX)`` (EDLAE's emphasised dropout ``p``)."""
+    return l2 + dropout / (1.0 - dropout) * col_sq
+
+
+def _column_scale(p_diag: np.ndarray, lam: np.ndarray, zero_diagonal: bool) -> np.ndarray:
+    """``g`` with ``B = I − P·diag(g)``: ``1/diag(P)`` (EASE, EDLAE) or Λ (DLAE)."""
+    return 1.0 / p_diag if zero_diagonal else lam
+
+
+def _set_diagonal(b: np.ndarray, p_diag: np.ndarray, lam: np.ndarray,
+                  zero_diagonal: bool) -> None:
+    """B's diagonal: 0 (EASE, EDLAE) or ``1 − P_jj Λ_jj`` (DLAE), in place."""
     np.fill_diagonal(b, 0.0 if zero_diagonal else 1.0 - p_diag * lam)
-    return b.astype(np.float32, copy=False)
+
+
+def ease_solution(x: sp.csr_matrix, l2: float, dropout: float = 0.0,
+                  zero_diagonal: bool = True) -> tuple[np.ndarray, np.ndarray]:
+    """``(B, diag(P))``: the item-item matrix B (n_items², float32) of EASE/EDLAE or,
+    without the zero-diagonal constraint, DLAE (``B = I − PΛ``) for the input matrix
+    ``x``, and the diagonal of ``P = (XᵀX + Λ)⁻¹`` (float64), which :func:`ease_downdate`
+    needs besides B."""
+    lam = penalty(column_squares(x), l2, dropout)
+    b, p_diag = _solve(x, lam)  # −P off the diagonal
+    b *= _column_scale(p_diag, lam, zero_diagonal).astype(b.dtype)
+    _set_diagonal(b, p_diag, lam, zero_diagonal)
+    return b.astype(np.float32, copy=False), p_diag
+
+
+def _downdate_factors(b: LowRankUpdated, g: np.ndarray, removed: sp.csr_matrix,
+                      touched: np.ndarray, f: np.ndarray,
+                      c: float) -> tuple[np.ndarray, np.ndarray]:
+    """``(V, C)`` with ``P' = P + Vᵀ C V`` once the rows ``removed`` (``f``: their values
+    on the ``touched`` columns) leave X: ``A' = A − FᵀF − c·diag(FᵀF)``, with rows of
+    ``P = (I − B)·diag(1/g)`` taken from B. Without dropout (``c = 0``) the change has rank
+    ``min(rows, touched)``: for fewer rows, ``V = F P = (F − F B)·diag(1/g)`` (the removed
+    rows' own scores) and ``C = (I − F P Fᵀ)⁻¹`` (Sherman–Morrison–Woodbury over the
+    rows); otherwise, and always with dropout, whose diagonal term makes it rank ``|S|``:
+    ``V = P_S:`` and ``C = (I − M P_SS)⁻¹ M`` for ``M = FᵀF + c·diag(FᵀF)``."""
+    if c == 0.0 and len(f) < len(touched):
+        v = (removed.toarray() - b.product(removed)) / g
+        core = np.linalg.inv(np.eye(len(f)) - v[:, touched] @ f.T)
+    else:
+        v = -b.rows(touched).astype(np.float64)
+        v[np.arange(len(touched)), touched] += 1.0
+        v /= g
+        m = f.T @ f
+        np.einsum("ii->i", m)[:] *= 1.0 + c
+        core = np.linalg.solve(np.eye(len(touched)) - m @ v[:, touched], m)
+    return v, (core + core.T) / 2.0
+
+
+def downdate_rank(removed: sp.csr_matrix, dropout: float) -> int:
+    """The rank of the change of XᵀX + Λ when the rows ``removed`` leave X."""
+    touched = len(np.unique(removed.indices))
+    return touched if dropout > 0 else min(removed.shape[0], touched)
+
+
+def ease_downdate(b: LowRankUpdated, p_diag: np.ndarray, removed: sp.csr_matrix,
+                  col_sq: np.ndarray, cfg: EaseConfig) -> tuple[LowRankUpdated, np.ndarray]:
+    """``(B', diag(P'))`` of the fit without the rows ``removed`` of X, from ``(B, diag P)``
+    of the fit with them; ``col_sq``: ``diag(XᵀX)`` with them. Exact (to float32 rounding).
+
+    With ``B = I − P·diag(g)`` (:func:`_column_scale`), the rank-k change
+    ``P' = P + VᵀCV`` (:func:`_downdate_factors`) becomes
+    ``B' = B·diag(g'/g) − Vᵀ(CV·diag(g'))`` off the diagonal: a rank-k update of B, kept
+    factored (``O(n_items · k)``; :class:`~trustrec.models.low_rank.LowRankUpdated`).
+    """
+    c = cfg.dropout / (1.0 - cfg.dropout)
+    touched = np.unique(removed.indices)
+    f = removed[:, touched].toarray().astype(np.float64)
+    lam = penalty(col_sq, cfg.l2, cfg.dropout)
+    g = _column_scale(p_diag, lam, cfg.zero_diagonal)
+    v, core = _downdate_factors(b, g, removed, touched, f, c)
+    w = core @ v
+    new_diag = p_diag + np.einsum("kj,kj->j", w, v)
+    new_col_sq = col_sq.copy()
+    new_col_sq[touched] -= np.square(f).sum(axis=0)
+    new_lam = penalty(new_col_sq, cfg.l2, cfg.dropout)
+    new_g = _column_scale(new_diag, new_lam, cfg.zero_diagonal)
+    w *= new_g
+    diagonal = np.zeros(len(g)) if cfg.zero_diagonal else 1.0 - new_diag * new_lam
+    return b.updated(new_g / g, v, w, diagonal), new_diag
 
 
 @register
@@ -175,19 +268,80 @@ class Ease(ItemItemRecommender):
 
     name = "ease"
     config_class = EaseConfig
+    #: ``diag(P)`` of the fit (float64), kept for the unlearning down-date; None in
+    #: artifacts written before it was saved (forgetting then refits).
+    p_diag_: np.ndarray | None = None
+    #: B as the old B plus the pending update of unlearning down-dates, or None when B is
+    #: dense (see :attr:`weights_`).
+    low_rank_: LowRankUpdated | None = None
+
+    @property
+    def weights_(self) -> np.ndarray:
+        """B (float32, dense): written out from a pending down-date on first use."""
+        pending = self.low_rank_
+        if pending is not None:
+            self._weights, self.low_rank_ = pending.dense(), None
+        return self._weights
+
+    @weights_.setter
+    def weights_(self, value: np.ndarray) -> None:
+        self._weights, self.low_rank_ = value, None
+
+    def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
+        pending = self.low_rank_
+        return super()._score_rows(rows) if pending is None else pending.product(rows)
 
     def _fit_weights(self, x: sp.csr_matrix) -> np.ndarray:
-        limit = self.config.threads or None
-        with threadpool_limits(limits=limit, user_api="blas"):
-            return ease_weights(x, self.config.l2, self.config.dropout,
-                                self.config.zero_diagonal)
+        with self._blas_threads():
+            b, self.p_diag_ = ease_solution(x, self.config.l2, self.config.dropout,
+                                            self.config.zero_diagonal)
+        return b
+
+    def _downdate(self, old: Ease, users: np.ndarray, dataset: Dataset,
+                  exact: bool) -> str | None:
+        """The Woodbury down-date of B (:func:`ease_downdate`) when its rank is below half
+        that of a refit's solve (the user count when users are fewer than items, else
+        half the item count): writing B out then costs at most half the refit's product.
+        The result shares the old B and keeps the update factored up to rank
+        :data:`MAX_PENDING_RANK`, so forgetting a few users writes no n_items² matrix."""
+        if old.p_diag_ is None:
+            return None
+        removed = old.input_[users]
+        refit_rank = min(self.n_users_, self.n_items_ // 2)
+        if downdate_rank(removed, self.config.dropout) > refit_rank // 2:
+            return None
+        self._set_input(dataset)
+        pending = old.low_rank_
+        with self._blas_threads():
+            updated, self.p_diag_ = ease_downdate(
+                LowRankUpdated.of(old.weights_) if pending is None else pending,
+                old.p_diag_, removed, column_squares(old.input_), self.config)
+            if updated.rank > MAX_PENDING_RANK:
+                self.weights_ = updated.dense()
+            else:
+                self.low_rank_ = updated
+        return "ease-woodbury-downdate"
+
+    def _blas_threads(self) -> AbstractContextManager[object]:
+        """BLAS limited to ``config.threads`` (no limit, and no library scan, when 0)."""
+        if not self.config.threads:
+            return nullcontext()
+        return threadpool_limits(limits=self.config.threads, user_api="blas")
 
     def _weights_state(self) -> dict[str, np.ndarray]:
-        return {"B": self.weights_}
+        state = {"B": self.weights_}
+        if self.p_diag_ is not None:
+            state["p_diag"] = self.p_diag_
+        return state
 
     def _load_weights(self, arrays: dict[str, np.ndarray]) -> np.ndarray:
-        b = arrays["B"]
+        b, p_diag = arrays["B"], arrays.get("p_diag")
         if b.shape != (self.n_items_, self.n_items_) or b.dtype != np.float32:
             raise ValueError(f"B has shape {b.shape} and dtype {b.dtype}, expected "
                              f"({self.n_items_}, {self.n_items_}) float32")
+        if p_diag is not None and (p_diag.shape != (self.n_items_,)
+                                   or p_diag.dtype != np.float64):
+            raise ValueError(f"p_diag has shape {p_diag.shape} and dtype {p_diag.dtype}, "
+                             f"expected ({self.n_items_},) float64")
+        self.p_diag_ = p_diag
         return b

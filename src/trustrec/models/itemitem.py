@@ -40,12 +40,20 @@ class ItemItemRecommender(Recommender):
     def _load_weights(self, arrays: dict[str, np.ndarray]) -> np.ndarray | sp.csr_matrix:
         raise NotImplementedError
 
-    def _fit(self, dataset: Dataset) -> None:
+    def _set_input(self, dataset: Dataset) -> None:
+        """``input_``: ``seen_`` when ``implicit``, else the dataset's values (float32)."""
         if self.config.implicit:
             self.input_: sp.csr_matrix = self.seen_
         else:
             self.input_ = dataset.csr.astype(np.float32, copy=True)
+
+    def _fit(self, dataset: Dataset) -> None:
+        self._set_input(dataset)
         self.weights_ = self._fit_weights(self.input_)
+
+    def training_values(self) -> np.ndarray | None:
+        """The values of ``input_`` (ones when ``implicit``), aligned with ``seen_``."""
+        return self.input_.data
 
     def _score_rows(self, rows: sp.csr_matrix) -> np.ndarray:
         """Scores of all items for input rows shaped like ``input_`` (binary or values)."""

@@ -13,6 +13,10 @@ Similarities of items i (row) and j (column), with ``c_ij = x_iᵀx_j`` over use
 * ``jaccard``: ``c_ij / (‖x_i‖² + ‖x_j‖² − c_ij + shrink)`` (Tanimoto; Jaccard on 0/1 data);
 * ``bm25``: ``w_iᵀw_j`` where W is X with BM25 weights (users as terms: idf down-weights
   heavy users; items as documents: ``bm25_b`` normalises by item popularity).
+
+Unlearning (:meth:`ItemKnn._downdate`, :func:`knn_downdate`) recomputes only the
+similarities the removed users' items take part in, exactly; with ``bm25_b > 0`` every
+weight depends on the mean item length, so forgetting refits.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from typing import Literal
 import numpy as np
 import scipy.sparse as sp
 
+from trustrec.data.dataset import Dataset
 from trustrec.data.recommendations import PAD
 from trustrec.models.base import SCORE_BLOCK
 from trustrec.models.config import require
@@ -72,45 +77,153 @@ def bm25_weight(x: sp.csr_matrix, k1: float, b: float) -> sp.csr_matrix:
     return x.tocsr()
 
 
-def _normalise(c: np.ndarray, rows: slice, sq_norm: np.ndarray, cfg: ItemKnnConfig) -> None:
-    """Turn the co-occurrence block ``c`` (item rows ``rows`` × all items) into similarities."""
+def _normalise(c: np.ndarray, sq_row: np.ndarray, sq_col: np.ndarray,
+               cfg: ItemKnnConfig) -> None:
+    """Turn co-occurrences ``c`` of row items and column items (squared norms ``sq_row``
+    and ``sq_col``, broadcast against ``c``) into similarities, in place."""
     if cfg.similarity == "cosine":
-        denom = np.power(sq_norm[rows], cfg.alpha)[:, None] * np.power(sq_norm, 1 - cfg.alpha)
+        denom = np.power(sq_row, cfg.alpha) * np.power(sq_col, 1 - cfg.alpha)
     elif cfg.similarity == "jaccard":
-        denom = sq_norm[rows][:, None] + sq_norm - c
+        denom = sq_row + sq_col - c
     else:
         return
     denom += cfg.shrink
     np.divide(c, denom, out=c, where=denom > 0)
 
 
-def knn_similarity(x: sp.csr_matrix, cfg: ItemKnnConfig) -> sp.csr_matrix:
-    """Top-``cfg.k`` similarity CSR (n_items × n_items, row i: i's neighbours, no self)."""
+def _weighted(x: sp.csr_matrix, cfg: ItemKnnConfig) -> tuple[sp.csr_matrix, sp.csr_matrix,
+                                                               np.ndarray]:
+    """``(W, Wᵀ, squared column norms)``: X as the similarity weights it (float64)."""
     if cfg.similarity == "bm25":
         x = bm25_weight(x, cfg.bm25_k1, cfg.bm25_b)
     x = x.astype(np.float64)
-    n = x.shape[1]
     xt = x.T.tocsr()
-    sq_norm = np.asarray(xt.multiply(xt).sum(axis=1), dtype=np.float64).ravel()
-    k = min(cfg.k, max(1, n - 1))
+    return x, xt, np.asarray(xt.multiply(xt).sum(axis=1), dtype=np.float64).ravel()
+
+
+def _neighbour_count(n: int, cfg: ItemKnnConfig) -> int:
+    """Neighbours kept per item: ``k``, at most every other item."""
+    return min(cfg.k, max(1, n - 1))
+
+
+def _neighbour_rows(weighted: tuple[sp.csr_matrix, sp.csr_matrix, np.ndarray],
+                    rows: np.ndarray, cfg: ItemKnnConfig) -> tuple[np.ndarray, np.ndarray,
+                                                                   np.ndarray]:
+    """COO ``(row, column, similarity)`` of the top-``k`` neighbours of the items ``rows``,
+    from their full similarity rows (one block of rows at a time)."""
+    x, xt, sq_norm = weighted
+    n = x.shape[1]
+    k = _neighbour_count(n, cfg)
     step = max(1, SCORE_BLOCK // max(1, n))
     items, scores = [], []
-    for start in range(0, n, step):
-        rows = slice(start, min(n, start + step))
-        c = (xt[rows] @ x).toarray()
+    for start in range(0, len(rows), step):
+        block = rows[start:start + step]
+        c = (xt[block] @ x).toarray()
         nonzero = c != 0
-        _normalise(c, rows, sq_norm, cfg)
+        _normalise(c, sq_norm[block][:, None], sq_norm, cfg)
         c[~nonzero] = -np.inf  # items never seen together are no neighbours
-        c[np.arange(c.shape[0]), np.arange(rows.start, rows.stop)] = -np.inf
+        c[np.arange(len(block)), block] = -np.inf
         block_items, block_scores = top_k(c, k)
         items.append(block_items)
         scores.append(block_scores)
-    cols, vals = np.concatenate(items), np.concatenate(scores)
+    cols = np.concatenate(items) if items else np.empty((0, k), np.int32)
+    vals = np.concatenate(scores) if scores else np.empty((0, k), np.float32)
     keep = cols != PAD
-    indptr = np.concatenate([[0], np.cumsum(keep.sum(axis=1))])
-    sim = sp.csr_matrix((vals[keep], cols[keep], indptr), shape=(n, n), dtype=np.float32)
+    return np.repeat(rows, keep.sum(axis=1)), cols[keep], vals[keep]
+
+
+def _similarity_matrix(row: np.ndarray, col: np.ndarray, val: np.ndarray,
+                       n: int) -> sp.csr_matrix:
+    """The float32 CSR similarity matrix (sorted indices) of the given entries."""
+    sim = sp.csr_matrix((val.astype(np.float32), (row, col)), shape=(n, n))
     sim.sort_indices()
     return sim
+
+
+def knn_similarity(x: sp.csr_matrix, cfg: ItemKnnConfig) -> sp.csr_matrix:
+    """Top-``cfg.k`` similarity CSR (n_items × n_items, row i: i's neighbours, no self)."""
+    n = x.shape[1]
+    return _similarity_matrix(*_neighbour_rows(_weighted(x, cfg), np.arange(n), cfg), n)
+
+
+def _row_top(sim: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(columns, values)`` (n, k) of each row's ``k`` largest entries of the CSR ``sim``
+    (sorted indices), ties to the lower column, padded with ``PAD`` and ``-inf``."""
+    counts = np.diff(sim.indptr)
+    rows = np.repeat(np.arange(sim.shape[0]), counts)
+    pos = np.arange(sim.nnz) - sim.indptr[rows]
+    width = max(k, int(counts.max(initial=0)))
+    vals = np.full((sim.shape[0], width), -np.inf, dtype=np.float32)
+    cols = np.full((sim.shape[0], width), PAD, dtype=np.int32)
+    vals[rows, pos], cols[rows, pos] = sim.data, sim.indices
+    top_pos, top_val = top_k(vals, k)  # ties to the lower position, i.e. lower column
+    top_col = np.take_along_axis(cols, np.maximum(top_pos, 0), axis=1)
+    top_col[top_pos == PAD] = PAD
+    return top_col, top_val
+
+
+def _last_kept(sim: sp.csr_matrix, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """``(column, value)`` of each row's k-th (weakest kept) neighbour in ``sim``: its
+    smallest value, ties to the higher column; ``PAD`` and ``-inf`` in rows holding fewer
+    than ``k`` (they kept every item they co-occur with)."""
+    n = sim.shape[0]
+    counts = np.diff(sim.indptr)
+    col, val = np.full(n, PAD, dtype=np.int64), np.full(n, -np.inf, dtype=np.float32)
+    full = np.flatnonzero(counts == k)
+    if len(full) == 0:
+        return col, val
+    starts = sim.indptr[full]
+    entries = (starts[:, None] + np.arange(k)).ravel()
+    data = sim.data[entries].reshape(len(full), k)
+    val[full] = data.min(axis=1)
+    at_min = data == val[full][:, None]
+    col[full] = np.where(at_min, sim.indices[entries].reshape(len(full), k), -1).max(axis=1)
+    return col, val
+
+
+def knn_downdate(old: sp.csr_matrix, x: sp.csr_matrix, touched: np.ndarray,
+                 cfg: ItemKnnConfig) -> sp.csr_matrix:
+    """The similarity matrix of the input ``x`` (the old input without some users' rows),
+    from the ``old`` matrix and the items those users ``touched``; equal to
+    :func:`knn_similarity` of ``x``. Needs weights that are local to a user's row
+    (cosine, jaccard, bm25 with ``bm25_b = 0``).
+
+    Only pairs with a touched item change: the touched items' rows are recomputed in full,
+    and every other row's kept neighbours are merged with its new similarities to the
+    touched items (one sparse product ``Wᵀ W_S``). A merged row is final when its k-th
+    neighbour provably still beats every neighbour it never kept (it is the old k-th, or
+    better at float32 precision) and no float32 tie sits at the cut; other rows are
+    recomputed in full too.
+    """
+    weighted = _weighted(x, cfg)
+    w, wt, sq_norm = weighted
+    n = x.shape[1]
+    k = _neighbour_count(n, cfg)
+    in_s = np.zeros(n, dtype=bool)
+    in_s[touched] = True
+    new = (wt @ w[:, touched]).tocoo()
+    keep = (new.data != 0) & ~in_s[new.row]
+    new_row, new_col, new_val = new.row[keep], touched[new.col[keep]], new.data[keep]
+    _normalise(new_val, sq_norm[new_row], sq_norm[new_col], cfg)
+    kth_col, kth_val = _last_kept(old, k)
+    prev = old.tocoo()
+    stay = ~in_s[prev.row] & ~in_s[prev.col]
+    merged = sp.csr_matrix(
+        (np.concatenate([prev.data[stay], new_val.astype(np.float32)]),
+         (np.concatenate([prev.row[stay], new_row]), np.concatenate([prev.col[stay], new_col]))),
+        shape=(n, n))
+    merged.sort_indices()
+    col, val = _row_top(merged, k + 1)
+    same = (col[:, k - 1] == kth_col) & ~in_s[np.maximum(col[:, k - 1], 0)]
+    beaten = (kth_col != PAD) & ~same & ~(val[:, k - 1] > kth_val)
+    tie = np.isfinite(val[:, k]) & (val[:, k - 1] == val[:, k])  # a float32 tie at the cut
+    redo = in_s | beaten | tie
+    rows = np.repeat(np.arange(n), k).reshape(n, k)
+    final = (col[:, :k] != PAD) & ~redo[:, None]
+    again = _neighbour_rows(weighted, np.flatnonzero(redo), cfg)
+    return _similarity_matrix(np.concatenate([rows[final], again[0]]),
+                              np.concatenate([col[:, :k][final], again[1]]),
+                              np.concatenate([val[:, :k][final], again[2]]), n)
 
 
 @register
@@ -122,6 +235,19 @@ class ItemKnn(ItemItemRecommender):
 
     def _fit_weights(self, x: sp.csr_matrix) -> sp.csr_matrix:
         return knn_similarity(x, self.config)
+
+    def _downdate(self, old: ItemKnn, users: np.ndarray, dataset: Dataset,
+                  exact: bool) -> str | None:
+        """The similarity rows the users touched, updated (:func:`knn_downdate`), when they
+        touched at most a quarter of the items; never for bm25 with ``bm25_b > 0``, whose
+        length normalisation by the mean item length moves every weight."""
+        cfg = self.config
+        touched = np.unique(old.input_[users].indices)
+        if (cfg.similarity == "bm25" and cfg.bm25_b > 0) or len(touched) > self.n_items_ // 4:
+            return None
+        self._set_input(dataset)
+        self.weights_ = knn_downdate(old.weights_, self.input_, touched, cfg)
+        return "itemknn-row-update"
 
     def _weights_state(self) -> dict[str, np.ndarray]:
         s = self.weights_

@@ -34,6 +34,10 @@ class Popularity(Recommender):
             self.item_scores_ = np.bincount(dataset.item, weights=dataset.value,
                                             minlength=dataset.n_items).astype(np.float32)
 
+    def training_values(self) -> np.ndarray | None:
+        """Ones (counting reads nothing but ``seen_``); None when scores sum values."""
+        return np.ones(self.seen_.nnz, np.float32) if self.config.by == "count" else None
+
     def _score(self, users: np.ndarray) -> np.ndarray:
         return np.broadcast_to(self.item_scores_, (len(users), self.n_items_))
 
