@@ -124,7 +124,7 @@ def with_item_text(model: Any, item: int, title: str, line: str) -> Any:
     out.item_titles_[item], out.item_lines_[item] = title, line
     out.item_titles_ = out.item_titles_.astype(str)
     out.item_lines_ = out.item_lines_.astype(str)
-    out._neutral = {}
+    out._neutral = {k: v for k, v in model._neutral.items() if k != item}  # still valid
     return out
 
 
@@ -145,7 +145,8 @@ def defended(model: Any, trusted: np.ndarray) -> Any:
     titles = trusted
     out.item_titles_, out.item_lines_ = (np.array(sanitise(a, titles)).astype(str)
                                          for a in (model.item_titles_, model.item_lines_))
-    out._neutral = {}
+    same = out.item_titles_ == model.item_titles_
+    out._neutral = {k: v for k, v in model._neutral.items() if same[k]}  # still valid
     return out
 
 
