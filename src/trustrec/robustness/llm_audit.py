@@ -47,13 +47,12 @@ def _victim(model: str, params: dict[str, Any], seed: int, encoder: Any,
 
 
 def _text_column(victim: Any, dataset: Dataset) -> str:
-    """The item-table column the attacker rewrites: ``title`` for ``llm_rerank`` (what its
-    prompt shows), else ``description`` when the victim reads it, else its last text
-    field."""
-    if victim.name == "llm_rerank":
-        return "title"
-    fields = victim.config.fields() or [f for f in DEFAULT_FIELDS if f in dataset.items]
-    return "description" if "description" in fields else fields[-1]
+    """The item-table column the attacker rewrites: ``description`` when the victim reads
+    it, else ``title`` (what ``llm_rerank``'s prompt shows; a catalogue without
+    descriptions, such as ML-100K's, has only titles and genres), else its last text field."""
+    fields = ["title"] if victim.name == "llm_rerank" else \
+        victim.config.fields() or [f for f in DEFAULT_FIELDS if f in dataset.items]
+    return next((f for f in ("description", "title") if f in fields), fields[-1])
 
 
 def _query(model: str, params: dict[str, Any], seed: int, encoder: Any,
