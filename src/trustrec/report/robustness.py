@@ -23,8 +23,10 @@ def audit_section(report: Any, title: str = "Robustness audit") -> Section:
     section = Section(title)
     settings = data["settings"]
     seeds = int(settings["seeds"])
-    what = (f"rewritten texts (≤ {attack['budget']} inserted words)" if attack["kind"] == "text"
-            else f"{attack['size']:.0%} fake users")
+    what = {"text": f"rewritten texts (≤ {attack.get('budget')} inserted words)",
+            "llm_text": f"LLM-rewritten texts (≤ {attack.get('budget')} victim queries each)",
+            "injection": "instructions planted in one item's text"}.get(
+        attack["kind"]) or f"{attack['size']:.0%} fake users"
     spread = f"{seeds} seeds (mean ± std)" if seeds > 1 else "1 seed"
     section.text(f"Model {data['model']} under a {attack['kind']} {attack['intent']} attack "
                  f"of {what} on {settings['n_targets']} "

@@ -74,6 +74,14 @@ class RobustnessReport:
             rows.append(row)
         return rows
 
+    def injection_table(self) -> list[dict[str, Any]]:
+        """Prompt injection: one row per template with the mean success (target first)
+        undefended and defended and the mean rank gain."""
+        names = dict.fromkeys(k.split(".")[0] for k in self.summary if k.endswith(".success"))
+        return [{"template": n, **{k: self.summary[f"{n}.{k}"]["mean"] for k in
+                                  ("success", "success_defended", "rank_gain",
+                                   "rank_gain_defended")}} for n in names]
+
 
 def _detect(dataset: Dataset, name: str, supervised: SupervisedDetector | None,
             threshold: float) -> Detection:
@@ -91,22 +99,27 @@ def _detect(dataset: Dataset, name: str, supervised: SupervisedDetector | None,
                      "combined")
 
 
-def _make(model: str, params: dict[str, Any], seed: int, encoder: Any) -> Recommender:
+def make_model(model: str, params: dict[str, Any], seed: int, encoder: Any = None,
+               lm: Any = None) -> Recommender:
+    """An unfitted ``model`` sharing ``encoder`` (text models) and ``lm`` (``llm_rerank``)
+    where given."""
     recommender = create_model(model, params, seed=seed)
     if encoder is not None and hasattr(recommender, "use_encoder"):
         recommender.use_encoder(encoder)
+    if lm is not None and hasattr(recommender, "use_llm"):
+        recommender.use_llm(lm)
     return recommender
 
 
-def _stages(model: str, params: dict[str, Any], seed: int, encoder: Any,
-            stages: list[tuple[str, Dataset, Dataset]], users: np.ndarray,
-            eligible: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
+def measure_stages(model: str, params: dict[str, Any], seed: int, encoder: Any, lm: Any,
+                   stages: list[tuple[str, Dataset, Dataset]], users: np.ndarray,
+                   eligible: np.ndarray, targets: np.ndarray) -> dict[str, Any]:
     """Fit the model on each stage's training data and measure it; prediction shift too
     for rating models."""
     run: dict[str, Any] = {}
     fitted = {}
     for stage, train, test in stages:
-        fitted[stage] = _make(model, params, seed, encoder).fit(train)
+        fitted[stage] = make_model(model, params, seed, encoder, lm).fit(train)
         for key, value in outcome(fitted[stage], train, test, users, eligible, targets).items():
             run[f"{stage}.{key}"] = value
     if fitted["clean"].predicts_ratings:
@@ -122,13 +135,18 @@ def _detect_run(labels: np.ndarray, detection: Detection) -> dict[str, float]:
 
 def _one_seed(dataset: Dataset, model: str, params: dict[str, Any], spec: AttackSpec,
               n_targets: int, test_fraction: float, supervised: SupervisedDetector | None,
-              name: str, defence: str,
-              threshold: float) -> tuple[dict[str, Any], SupervisedDetector | None]:
+              name: str, defence: str, threshold: float,
+              lm: Any = None) -> tuple[dict[str, Any], SupervisedDetector | None]:
     seed = spec.seed
     split = random_holdout(dataset, test_fraction, seed=seed)
     train, test = split.train, split.test
     targets = pick_targets(train, n_targets, seed)
-    attack = make_attack(train, targets, spec)
+    chooser = None
+    if spec.sampler == "llm" and lm is not None:
+        from trustrec.robustness.llm_agent import LLMChooser
+
+        chooser = LLMChooser(lm, train, seed=seed)
+    attack = make_attack(train, targets, spec, model=chooser)
     users, eligible = audience(train, targets)
     attacked_train = attack.dataset
     if supervised is None and name in ("combined", "supervised"):
@@ -142,7 +160,7 @@ def _one_seed(dataset: Dataset, model: str, params: dict[str, Any], spec: Attack
     run: dict[str, Any] = {"seed": seed, "targets": attack.to_dict()["targets"],
                            "n_fake": attack.n_fake, "n_pairs": int(eligible.sum()),
                            **{k: v for k, v in attack.info.items() if isinstance(v, str)}}
-    run |= _stages(model, params, seed, None, [
+    run |= measure_stages(model, params, seed, None, lm, [
         ("clean", train, test), ("attacked", attacked_train, attacked_test),
         ("defended", defended_train, attacked_test)], users, eligible, targets)
     return run | _detect_run(attack.is_fake, detection), supervised
@@ -157,7 +175,7 @@ def _text_seed(dataset: Dataset, model: str, params: dict[str, Any], seed: int,
     train, test = split.train, split.test
     targets = pick_targets(train, n_targets, seed)
     users, eligible = audience(train, targets)
-    clean = _make(model, params, seed, encoder).fit(train)
+    clean = make_model(model, params, seed, encoder).fit(train)
     attacked_train, rewrites = text_attack(clean, train, targets, budget, n_candidates)
     fields = clean.config.fields()
     texts = build_item_texts(attacked_train.items, fields=fields)
@@ -170,7 +188,7 @@ def _text_seed(dataset: Dataset, model: str, params: dict[str, Any], seed: int,
         "similarity_gain": float(np.mean([r.similarity_after - r.similarity_before
                                           for r in rewrites])),
         "rewrites": [r.to_dict() for r in rewrites]}
-    run |= _stages(model, params, seed, encoder, [
+    run |= measure_stages(model, params, seed, encoder, None, [
         ("clean", train, test), ("attacked", attacked_train, test),
         ("defended", defended_train, test)], users, eligible, targets)
     return run | _detect_run(np.isin(np.arange(train.n_items), targets), detection)
@@ -196,6 +214,9 @@ def audit_robustness(
     budget: int = 20,
     n_candidates: int = 60,
     encoder: Any = None,
+    lm: Any = None,
+    max_length: int = 300,
+    query_budget: int = 8,
     on_progress: ProgressFn | None = None,
 ) -> RobustnessReport:
     """Attack ``model`` with ``attack`` at ``size`` on ``n_targets`` unpopular items for
@@ -205,18 +226,42 @@ def audit_robustness(
     ``attack="text"`` rewrites the targets' texts instead (``budget`` inserted words chosen
     among ``n_candidates``; ``model`` must use item text, e.g. content or hybrid), detects
     manipulated texts and quarantines them. ``encoder``: a ``TextEncoder`` to share.
-    ``on_progress(what, done, total)`` hears of every finished seed."""
+
+    LLM attacks (``lm``: a ``LanguageModel``; None: the one ``TRUSTREC_LLM_*`` names):
+    ``llm_text`` rewrites the targets' texts with black-box queries (``query_budget`` per
+    target) against ``content``, ``hybrid`` or ``llm_rerank``; ``injection`` plants
+    instructions in item text against ``llm_rerank`` (``model`` is ignored: the victim is
+    ``llm_rerank`` with ``params``); ``llm_profiles`` is the ``generative`` attack with an
+    LLM agent choosing the items (profiles of at most ``max_length`` items; see
+    :mod:`trustrec.robustness.llm_audit`). ``on_progress(what, done, total)`` hears of every
+    finished seed."""
     tell = on_progress or (lambda _what, _done, _total: None)
     if seeds < 1:
         raise ConfigError(f"seeds must be ≥ 1, got {seeds}")
     if attack == "text":
         return _text_audit(dataset, model, n_targets, seeds, dict(params or {}),
                            test_fraction, budget, n_candidates, encoder, tell)
+    if attack in ("llm_text", "injection"):
+        from trustrec.robustness import llm_audit
+
+        lm = lm if lm is not None else _open_lm()
+        if attack == "injection":
+            return llm_audit.injection_audit(dataset, lm, seeds, params=params,
+                                             test_fraction=test_fraction, on_progress=tell)
+        if encoder is None:
+            from trustrec.text import TextEncoder
+
+            encoder = TextEncoder()
+        return llm_audit.llm_text_audit(dataset, model, lm, encoder, n_targets, seeds,
+                                        params=params, test_fraction=test_fraction,
+                                        budget=query_budget, on_progress=tell)
+    if attack == "llm_profiles":
+        attack, sampler = "generative", "llm"
     if detector not in DETECTORS:
         raise ConfigError(f"detector must be one of {', '.join(DETECTORS)}; got {detector!r}")
     if defence not in DEFENCES:
         raise ConfigError(f"defence must be one of {', '.join(DEFENCES)}; got {defence!r}")
-    specs = [AttackSpec(attack, size, filler, intent, time_pattern, sampler, seed)
+    specs = [AttackSpec(attack, size, filler, intent, time_pattern, sampler, seed, max_length)
              for seed in range(seeds)]
     runs = []
     trained: SupervisedDetector | None = None
@@ -224,7 +269,7 @@ def audit_robustness(
     tell(what, 0, seeds)
     for spec in specs:
         run, trained = _one_seed(dataset, model, dict(params or {}), spec, n_targets,
-                                 test_fraction, trained, detector, defence, threshold)
+                                 test_fraction, trained, detector, defence, threshold, lm)
         runs.append(run)
         tell(what, len(runs), seeds)
     summary = mean_spread(runs)
@@ -235,6 +280,12 @@ def audit_robustness(
                 "dataset": dataset.summary()}
     return RobustnessReport(model, specs[0].to_dict() | {"seed": "0.." + str(seeds - 1)},
                             runs, summary, settings)
+
+
+def _open_lm() -> Any:
+    from trustrec.llm.settings import open_model
+
+    return open_model()
 
 
 def _text_audit(dataset: Dataset, model: str, n_targets: int, seeds: int,

@@ -11,6 +11,9 @@ Two samplers:
 * any fitted recommender with ``score_history`` that predicts the next item (``sasrec``
   when registered): the next item is drawn from the softmax of its scores over the items
   not yet in the history.
+* ``sampler="llm"``: a language model playing a persona chooses among catalogue titles by
+  log-probability (:class:`~trustrec.robustness.llm_agent.LLMChooser`; the model named by
+  ``TRUSTREC_LLM_*``, the bundled one by default).
 
 :func:`generative_attack` uses ``sasrec`` when the registry has it (``sampler="auto"``)
 and the Markov model otherwise; ``Attack.info["generator"]`` says which was used.
@@ -32,7 +35,7 @@ from trustrec.robustness.profile import Stats, check_targets, n_fake_users
 
 log = logging.getLogger(__name__)
 
-SAMPLERS = ("auto", "markov", "sasrec")
+SAMPLERS = ("auto", "markov", "sasrec", "llm")
 
 
 def projection(dataset: Dataset, dim: int = 16, seed: int = 0) -> np.ndarray:
@@ -219,6 +222,11 @@ def _resolve(sampler: str, model: object | None, dataset: Dataset, seed: int) ->
         return model, str(getattr(model, "name", type(model).__name__))
     if sampler not in SAMPLERS:
         raise ConfigError(f"sampler must be one of {', '.join(SAMPLERS)}; got {sampler!r}")
+    if sampler == "llm":  # a persona-playing language model (llm_agent.py)
+        from trustrec.llm.settings import open_model
+        from trustrec.robustness.llm_agent import LLMChooser
+
+        return LLMChooser(open_model(), dataset, seed=seed), "llm_agent"
     from trustrec.models.registry import available_models, create_model
 
     has_sasrec = "sasrec" in available_models()
@@ -245,8 +253,9 @@ def generative_attack(
 ) -> Attack:
     """Inject ``size`` · n_users profiles sampled from a generative model of real behaviour.
 
-    ``sampler``: ``auto`` (``sasrec`` when registered, else ``markov``), ``markov`` or
-    ``sasrec``; or hand over a fitted next-item ``model`` (anything with ``score_history``).
+    ``sampler``: ``auto`` (``sasrec`` when registered, else ``markov``), ``markov``,
+    ``sasrec`` or ``llm`` (an LLM agent, see :mod:`trustrec.robustness.llm_agent`); or
+    hand over a fitted next-item ``model`` (anything with ``score_history``).
     Each profile keeps a real profile length (at most ``max_length``), real-looking ratings
     and timestamps; every target replaces the item at a random position and gets the
     highest (push) or lowest (nuke) rating. Deterministic for a ``seed``.

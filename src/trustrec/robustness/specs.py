@@ -21,7 +21,8 @@ PROFILE_KINDS = (*CLASSIC_KINDS, "generative")
 class AttackSpec:
     """A profile attack: ``kind`` (one of :data:`PROFILE_KINDS`), ``size`` (share of users),
     ``filler`` (share of items; classic kinds), ``intent``, ``time_pattern`` (classic
-    kinds), ``sampler`` (generative) and ``seed``."""
+    kinds), ``sampler`` (generative), ``seed`` and ``max_length`` (generative: the longest
+    profile; keep it small for the LLM agent, which makes one model call per item)."""
 
     kind: str = "average"
     size: float = 0.03
@@ -30,6 +31,7 @@ class AttackSpec:
     time_pattern: str = "spread"
     sampler: str = "auto"
     seed: int = 0
+    max_length: int = 300
 
     def __post_init__(self) -> None:
         if self.kind not in PROFILE_KINDS:
@@ -41,11 +43,14 @@ class AttackSpec:
         return asdict(self)
 
 
-def make_attack(dataset: Dataset, targets: np.ndarray, spec: AttackSpec) -> Attack:
-    """Run the attack ``spec`` describes against ``targets`` of ``dataset``."""
+def make_attack(dataset: Dataset, targets: np.ndarray, spec: AttackSpec,
+                model: object | None = None) -> Attack:
+    """Run the attack ``spec`` describes against ``targets`` of ``dataset``; ``model``: a
+    fitted next-item sampler for the generative kind (instead of ``spec.sampler``'s)."""
     if spec.kind == "generative":
         return generative_attack(dataset, targets, spec.size, spec.intent, spec.seed,
-                                 sampler=spec.sampler)
+                                 sampler=spec.sampler, model=model,
+                                 max_length=spec.max_length)
     return profile_attack(dataset, targets, spec.kind, spec.size, spec.filler, spec.intent,
                           spec.seed, time_pattern=spec.time_pattern)
 

@@ -102,8 +102,8 @@ def text_attack(model: Any, dataset: Dataset, targets: np.ndarray, budget: int =
     texts = build_item_texts(dataset.items, fields=fields)
     centre = model.item_centre_.astype(np.float64)
     x = dataset.csr
-    items = dataset.items.copy()
     column = fields[-1]
+    new_cells: dict[int, str] = {}
     rewrites = []
     for target in np.atleast_1d(targets).astype(int):
         users = audience_users if audience_users is not None else \
@@ -127,25 +127,33 @@ def text_attack(model: Any, dataset: Dataset, targets: np.ndarray, budget: int =
             inserted.append(words.pop(j))
         rewritten = encoder.encode([current])[0].astype(np.float64)
         drift = float(_unit(base) @ _unit(rewritten))
-        cell = items.at[target, column]
-        items.at[target, column] = " ".join(
+        cell = dataset.items.at[target, column]
+        new_cells[int(target)] = " ".join(
             [str(cell) if isinstance(cell, str) else "", *inserted]).strip()
         rewrites.append(TextRewrite(int(target), texts[target], current, inserted, start_sim,
                                     best_sim, drift))
-    attacked = Dataset(user=dataset.user, item=dataset.item, value=dataset.value,
-                       timestamp=dataset.timestamp, user_index=dataset.user_index,
-                       item_index=dataset.item_index, items=pd.DataFrame(items),
-                       users=dataset.users, explicit=dataset.explicit,
-                       rating_scale=dataset.rating_scale, name=f"{dataset.name}+text")
-    return attacked, rewrites
+    return replace_texts(dataset, new_cells, column), rewrites
+
+
+def _with_items(dataset: Dataset, items: pd.DataFrame, suffix: str) -> Dataset:
+    return Dataset(user=dataset.user, item=dataset.item, value=dataset.value,
+                   timestamp=dataset.timestamp, user_index=dataset.user_index,
+                   item_index=dataset.item_index, items=items, users=dataset.users,
+                   explicit=dataset.explicit, rating_scale=dataset.rating_scale,
+                   name=f"{dataset.name}+{suffix}")
+
+
+def replace_texts(dataset: Dataset, texts: dict[int, str], column: str) -> Dataset:
+    """``dataset`` with the ``column`` cell of each item index in ``texts`` replaced
+    (interactions shared, item table copied)."""
+    items = dataset.items.copy()
+    for item, text in texts.items():
+        items.at[item, column] = text
+    return _with_items(dataset, items, "text")
 
 
 def quarantine(attacked: Dataset, original: Dataset, flags: np.ndarray) -> Dataset:
     """``attacked`` with the item texts of flagged items restored from ``original``."""
     items = attacked.items.copy()
     items.loc[flags] = original.items.loc[flags].to_numpy()
-    return Dataset(user=attacked.user, item=attacked.item, value=attacked.value,
-                   timestamp=attacked.timestamp, user_index=attacked.user_index,
-                   item_index=attacked.item_index, items=items, users=attacked.users,
-                   explicit=attacked.explicit, rating_scale=attacked.rating_scale,
-                   name=f"{attacked.name}+quarantine")
+    return _with_items(attacked, items, "quarantine")
