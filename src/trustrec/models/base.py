@@ -294,12 +294,11 @@ class Recommender:
         """
         from trustrec.models.registry import get_model_class
 
-        manifest = artifact.read_manifest(path)
+        manifest, arrays = artifact.read_artifact(path)
         name = manifest.get("model")
         model_cls = get_model_class(str(name)) if cls is Recommender else cls
         if model_cls.name != name:
             raise ArtifactError(f"{path}: holds model '{name}', not '{model_cls.name}'")
-        arrays = artifact.read_arrays(path, manifest)
         try:
             config = model_cls.config_class.from_params(manifest.get("config", {}), model=name)
             model = model_cls(config)

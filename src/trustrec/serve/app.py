@@ -22,7 +22,7 @@ from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
 
-from trustrec.errors import ModelError, TrustrecError
+from trustrec.errors import ModelError
 from trustrec.serve import problems
 from trustrec.serve.metrics import MetricsMiddleware
 from trustrec.serve.online import ModelIds, top_items
@@ -47,7 +47,6 @@ def guard(role: str | None) -> Callable[[Request], Awaitable[ApiKey | None]]:
         # on the event loop: it only touches memory, except a key-table read every
         # ``key_ttl`` seconds, cheaper than a thread hop on every request
         svc = _service(request)
-        svc.follow_source()
         auth = request.headers.get("authorization", "")
         presented = auth[7:].strip() if auth.lower().startswith("bearer ") else \
             request.headers.get("x-api-key")
@@ -89,13 +88,15 @@ def _item_rows(snap: Snapshot, items: np.ndarray, scores: np.ndarray) -> list[di
 
 
 def _explanations(snap: Snapshot, items: pd.DataFrame | None, user_id: str,
-                  item_ids: list[Any], unknown_user_ok: bool = False) -> list[Any]:
-    """Explanations of ``item_ids`` for ``user_id`` (titles from the ``items`` table); None
-    each for a user the model does not know when ``unknown_user_ok`` (a newcomer's list is
-    still served)."""
+                  item_ids: list[Any], known: bool, unknown_user_ok: bool = False) -> list[Any]:
+    """Explanations of ``item_ids`` for ``user_id`` (titles from the ``items`` table);
+    ``known``: the model holds the user and may use it (no erasure recorded). None each for
+    another user when ``unknown_user_ok`` (a newcomer's list is still served), else 404."""
     explain = _optional("trustrec.explain", "explain_external", "explanation")
-    if unknown_user_ok and user_id not in snap.model.user_index_:
-        return [None] * len(item_ids)
+    if not known:
+        if unknown_user_ok:
+            return [None] * len(item_ids)
+        raise Problem(404, f"user {user_id!r} is not known to the model")
     try:
         return [_json_safe(explain(snap.model, user_id, item, k_reasons=3, items=items)
                            .to_dict()) for item in item_ids]
@@ -166,7 +167,7 @@ def create_app(settings: Settings) -> FastAPI:
                                      propensity)
         if explain:
             whys = _explanations(snap, service.items, user_id, [r["item_id"] for r in rows],
-                                 unknown_user_ok=True)
+                                 scores.history.user is not None, unknown_user_ok=True)
             for row, why in zip(rows, whys, strict=True):
                 row["explanation"] = why
         service.metrics.lists.labels(scores.source).inc()
@@ -202,7 +203,7 @@ def create_app(settings: Settings) -> FastAPI:
         """Items whose text best matches a natural-language query (text models)."""
         search_external = _optional("trustrec.models.search", "search_external", "search")
         snap = service.snapshot
-        user = body.user_id if body.user_id in snap.model.user_index_ else None
+        user = body.user_id if body.user_id and service.knows(snap, body.user_id) else None
         try:
             frame = search_external(snap.model, body.query, k=body.k, user_id=user)
         except ModelError as exc:
@@ -230,36 +231,14 @@ def create_app(settings: Settings) -> FastAPI:
         """Why ``item_id`` is recommended to ``user_id`` (needs trustrec.explain)."""
         snap = service.snapshot
         return {"user_id": user_id, "item_id": item_id,
-                "explanation": _explanations(snap, service.items, user_id, [item_id])[0]}
+                "explanation": _explanations(snap, service.items, user_id, [item_id],
+                                             service.knows(snap, user_id))[0]}
 
     @app.delete("/v1/users/{user_id}", dependencies=[admin])
     def delete_user(user_id: IdPath) -> dict[str, Any]:
-        """Erase the user's events and, where unlearning is available, their influence."""
-        erased = service.store.delete_user(user_id)
-        with service.unlearning:  # one unlearning at a time: each starts from the last
-            snap = service.snapshot
-            if snap.bandit is not None:
-                snap.bandit.forget(user_id)
-            if user_id not in snap.model.user_index_:
-                return {"user_id": user_id, "events_erased": erased, "model": "not_in_model"}
-            try:
-                forget = _optional("trustrec.privacy.unlearning", "forget_users", "unlearning")
-                model, report = forget(snap.model, [user_id])
-            except Problem as exc:
-                return {"user_id": user_id, "events_erased": erased, "model": "unchanged",
-                        "detail": exc.detail}
-            except TrustrecError as exc:
-                return {"user_id": user_id, "events_erased": erased, "model": "unchanged",
-                        "detail": f"unlearning failed: {exc}"}
-            try:
-                model.save(snap.source)  # a restart must not bring the user back
-                saved = True
-            except OSError:
-                saved = False
-            new = service.swap(model, snap.source)
-        return {"user_id": user_id, "events_erased": erased, "model": "unlearned",
-                "saved": saved, "generation": new.generation,
-                "report": _json_safe(report.to_dict())}
+        """Erase the user's events and, where unlearning is available, their influence
+        (recorded first, finished at the next start if the process dies meanwhile)."""
+        return _json_safe(service.erase(user_id))
 
     @app.post("/v1/admin/reload", dependencies=[admin])
     def reload(body: Annotated[ReloadIn | None, Body()] = None) -> dict[str, Any]:

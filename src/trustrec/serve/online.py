@@ -3,14 +3,19 @@
 A new event changes the user's next list at once, without retraining: the user's training
 history plus their stored events go through :meth:`Recommender.score_history` (exact for
 item-based and text models, closed-form fold-in for ALS, the session models' own encoder).
-A disliked item (the latest event on it is a ``dislike``) leaves the history and is never
-recommended. Models that cannot score a given history fall back to their trained list and
-say so (``online=False`` and a ``note``). The store is read on every request, so all
-worker processes see an event as soon as it is committed.
+A disliked item (the latest event on it, over the user's whole history, is a ``dislike``)
+leaves the history and is never recommended. Models that cannot score a given history fall
+back to their trained list and say so (``online=False`` and a ``note``). A user with a
+recorded erasure is never scored from the model's rows for them, even while the model still
+holds them. Every request asks the store for the user's :class:`UserVersion` (one small
+query), so all worker processes see an event or an erasure as soon as it is committed; the
+history itself is rebuilt only when that version changed (an in-memory cache per process).
 """
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import numpy as np
@@ -19,18 +24,24 @@ from trustrec.errors import ModelError
 from trustrec.models.base import Recommender
 from trustrec.models.topk import top_k
 from trustrec.serve.lookup import IdLookup
-from trustrec.serve.store import EVENT_TYPES, EventStore
+from trustrec.serve.store import EVENT_TYPES, EventStore, UserVersion
+
+#: users whose history one process keeps in memory
+CACHED_USERS = 4096
+_POSITIVE = [t for t, good in EVENT_TYPES.items() if good]
 
 
 @dataclass(frozen=True)
 class History:
-    """A user's history as item indices with values, plus the items they disliked."""
+    """A user's history as item indices with values, plus the items they disliked; ``user``
+    is their row in the model, None when the model does not know them or they were erased."""
 
     items: np.ndarray
     values: np.ndarray
     disliked: np.ndarray
     n_events: int
     n_unknown_items: int
+    user: int | None
 
 
 @dataclass(frozen=True)
@@ -61,27 +72,25 @@ class ModelIds:
         return cls(model, IdLookup(model.user_index_), IdLookup(model.item_index_))
 
 
-def user_history(ids: ModelIds, store: EventStore, user_id: str, limit: int) -> History:
-    """Training items of ``user_id`` (value 1) followed by their latest ``limit`` events."""
+def user_history(ids: ModelIds, store: EventStore, user_id: str, limit: int,
+                 erased: bool = False) -> History:
+    """Training items of ``user_id`` (value 1; none when ``erased``) followed by their latest
+    ``limit`` events, minus the items they dislike."""
     events = store.user_events(user_id, limit)
-    user = ids.users.get(user_id)
+    user = None if erased else ids.users.get(user_id)
     seen = ids.model.seen_
     trained = seen.indices[seen.indptr[user]:seen.indptr[user + 1]] if user is not None \
         else np.empty(0, np.int32)
-    if not len(events):
-        return History(items=trained.astype(np.int32), values=np.ones(len(trained), np.float32),
-                       disliked=np.empty(0, np.int32), n_events=0, n_unknown_items=0)
     idx, known = ids.items.known(events.item_id)
     item, kind, value = idx[known], events.type[known], events.value[known]
-    # an item's latest event decides whether it is disliked
-    last = len(item) - 1 - np.unique(item[::-1], return_index=True)[1]
-    disliked = np.unique(item[last[kind[last] == "dislike"]]).astype(np.int32)
-    positive = np.isin(kind, [t for t, good in EVENT_TYPES.items() if good])
+    bad, bad_known = ids.items.known(events.disliked)
+    disliked = np.unique(bad[bad_known]).astype(np.int32)
+    positive = np.isin(kind, _POSITIVE)
     items = np.concatenate([trained, item[positive]]).astype(np.int32)
     values = np.concatenate([np.ones(len(trained), np.float32), value[positive]])
     keep = ~np.isin(items, disliked)
     return History(items=items[keep], values=values[keep], disliked=disliked,
-                   n_events=int(known.sum()), n_unknown_items=int((~known).sum()))
+                   n_events=int(known.sum()), n_unknown_items=int((~known).sum()), user=user)
 
 
 def _masked(scores: np.ndarray, history: History, exclude_seen: bool) -> np.ndarray:
@@ -105,20 +114,41 @@ class OnlineRecommender:
     def __init__(self, store: EventStore, history_limit: int = 500) -> None:
         self.store, self.history_limit = store, history_limit
         self._ids: ModelIds | None = None
+        self._cache: OrderedDict[str, tuple[UserVersion, Recommender, History]] = OrderedDict()
+        self._cache_lock = threading.Lock()
 
     def ids(self, model: Recommender) -> ModelIds:
         """Lookups for ``model``, built once per served model."""
         cached = self._ids
         if cached is None or cached.model is not model:
             cached = self._ids = ModelIds.of(model)
+            with self._cache_lock:  # histories index the old model's items
+                self._cache.clear()
         return cached
+
+    def history(self, model: Recommender, user_id: str) -> History:
+        """The user's :func:`user_history` for ``model``, rebuilt only when their stored
+        version changed (asked of the store on every call)."""
+        version = self.store.user_version(user_id)
+        ids = self.ids(model)
+        with self._cache_lock:
+            hit = self._cache.get(user_id)
+            if hit is not None and hit[0] == version and hit[1] is model:
+                self._cache.move_to_end(user_id)
+                return hit[2]
+        history = user_history(ids, self.store, user_id, self.history_limit, version.erased)
+        with self._cache_lock:
+            self._cache[user_id] = (version, model, history)
+            self._cache.move_to_end(user_id)
+            while len(self._cache) > CACHED_USERS:
+                self._cache.popitem(last=False)
+        return history
 
     def user_scores(self, model: Recommender, user_id: str,
                     exclude_seen: bool = True) -> UserScores:
         """Scores of ``model`` for ``user_id`` with their latest events taken into account."""
-        ids = self.ids(model)
-        history = user_history(ids, self.store, user_id, self.history_limit)
-        user = ids.users.get(user_id)
+        history = self.history(model, user_id)
+        user = history.user
         online, note = True, None
         if history.n_events == 0 and user is not None:
             raw, source = model.score([user])[0], "model"

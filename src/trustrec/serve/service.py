@@ -2,24 +2,35 @@
 
 The model and what is derived from it (titles, bandit) form one immutable
 :class:`Snapshot`; a reload builds the next snapshot completely, then swaps the reference
-under a lock, so requests in flight finish on the old model and none is dropped. Each
-process also follows its model directory: when the artifact's manifest changes (a retrain
-wrote over it, or another worker saved an unlearned model) it reloads in the background.
+under a lock, so requests in flight finish on the old model and none is dropped. Every
+worker process serves the generation committed in its model directory: each request checks
+the manifest (one ``stat``) and, when a retrain, ``trustrec forget`` or another worker
+committed a new generation, loads it before answering (one loader; the others wait for it).
+
+An erasure (``DELETE /v1/users/…``) is recorded in the store together with the deletion of
+the user's events; unlearning then starts from the committed model under a lock shared by
+all workers, saves atomically, and only then marks the erasure done. A process killed in
+between leaves the erasure pending: the next start finishes it, and until then no worker
+scores the user from the model (the store's record is checked on every request).
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import logging
+import os
 import threading
-import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from trustrec.errors import TrustrecError
-from trustrec.models.artifact import MANIFEST
+from trustrec.models.artifact import manifest_stamp
 from trustrec.models.base import Recommender
 from trustrec.serve.bandit import BanditLayer
 from trustrec.serve.metrics import ServiceMetrics
@@ -40,15 +51,22 @@ class Snapshot:
     source: Path
     titles: np.ndarray
     bandit: BanditLayer | None
-    stamp: int | None
+    stamp: tuple[int, int] | None
 
 
-def manifest_stamp(source: Path) -> int | None:
-    """Modification time (ns) of the artifact's manifest, None when it cannot be read."""
+#: lock file in the model directory that serialises unlearning across worker processes
+ERASURE_LOCK = ".erasure.lock"
+
+
+@contextlib.contextmanager
+def erasure_lock(model_dir: Path) -> Iterator[None]:
+    """Exclusive ``flock`` on ``model_dir``'s erasure lock file (freed if the process dies)."""
+    fd = os.open(Path(model_dir) / ERASURE_LOCK, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        return (Path(source) / MANIFEST).stat().st_mtime_ns
-    except OSError:
-        return None
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
 
 
 def item_titles(model: Recommender, items: pd.DataFrame | None) -> np.ndarray:
@@ -79,19 +97,38 @@ class Service:
         self.limiter = RateLimiter(settings.rate, settings.burst)
         self.metrics = ServiceMetrics()
         self.online = OnlineRecommender(self.store, settings.history_limit)
-        self._lock, self._following = threading.Lock(), threading.Lock()
-        #: held while a user is unlearned and the result saved (see ``DELETE /v1/users``)
-        self.unlearning = threading.Lock()
-        self._checked, self._failed_stamp = time.monotonic(), None
+        self._lock, self._loading = threading.Lock(), threading.Lock()
+        self._failed_stamp: tuple[int, int] | None = None
         stamp = manifest_stamp(settings.model_dir)
         self._snapshot = self._build(Recommender.load(settings.model_dir), settings.model_dir,
                                      0, stamp)
         self.metrics.model_generation.set(0)
+        pending = self.store.pending_erasures()
+        if pending:  # a process died during an erasure: finish it before serving
+            log.warning("finishing %d pending erasure(s) from before the last stop",
+                        len(pending))
+            self.finish_erasures(pending)
 
     @property
     def snapshot(self) -> Snapshot:
-        """The current model snapshot; take it once per request."""
-        return self._snapshot
+        """The snapshot of the generation committed in the model directory (loaded first if
+        it changed); take it once per request."""
+        snap = self._snapshot
+        stamp = manifest_stamp(snap.source)
+        if stamp is None or stamp in (snap.stamp, self._failed_stamp):
+            return snap
+        with self._loading:  # one loader; requests arriving meanwhile wait for its result
+            snap = self._snapshot
+            stamp = manifest_stamp(snap.source)
+            if stamp is None or stamp in (snap.stamp, self._failed_stamp):
+                return snap
+            try:
+                return self.reload()
+            except TrustrecError as exc:
+                self._failed_stamp = stamp
+                log.warning("model directory changed but cannot be loaded; still serving "
+                            "generation %d: %s", snap.generation, exc)
+                return snap
 
     def _build(self, model: Recommender, source: Path, generation: int,
                stamp: int | None) -> Snapshot:
@@ -118,28 +155,53 @@ class Service:
         stamp = manifest_stamp(source)
         return self.swap(Recommender.load(source), source, stamp)
 
-    def follow_source(self) -> None:
-        """Start a background reload if the served manifest changed; checks once a second."""
-        now = time.monotonic()
-        if now - self._checked < 1.0 or self._following.locked():
-            return
-        self._checked = now
-        stamp = manifest_stamp(self._snapshot.source)
-        if stamp is None or stamp in (self._snapshot.stamp, self._failed_stamp):
-            return
-        threading.Thread(target=self._follow, args=(stamp,), daemon=True).start()
+    def knows(self, snap: Snapshot, user_id: str) -> bool:
+        """Whether ``snap``'s model holds ``user_id`` and may use it: the store holds no
+        erasure of them (checked on every call, so an erasure on any worker counts)."""
+        return user_id in snap.model.user_index_ and \
+            not self.store.user_version(user_id).erased
 
-    def _follow(self, stamp: int) -> None:
-        if not self._following.acquire(blocking=False):
-            return
-        try:
-            self.reload()
-        except TrustrecError as exc:
-            self._failed_stamp = stamp
-            log.warning("model directory changed but cannot be loaded; still serving "
-                        "generation %d: %s", self._snapshot.generation, exc)
-        finally:
-            self._following.release()
+    def erase(self, user_id: str) -> dict[str, Any]:
+        """Record the erasure and erase the user's events (one transaction), then unlearn
+        them from the model, save it and mark the erasure done; the outcome as JSON."""
+        erased = self.store.delete_user(user_id)
+        return {"user_id": user_id, "events_erased": erased,
+                **self.finish_erasures([user_id])}
+
+    def finish_erasures(self, user_ids: list[str]) -> dict[str, Any]:
+        """Unlearn ``user_ids`` from the committed model and save it atomically, under the
+        lock all workers share; marks the erasures done once the saved model lacks them."""
+        with erasure_lock(self._snapshot.source):
+            snap = self.snapshot  # the committed generation, with other workers' erasures
+            if snap.bandit is not None:
+                for user in user_ids:
+                    snap.bandit.forget(user)
+            present = [u for u in user_ids if u in snap.model.user_index_]
+            if not present:
+                self.store.finish_erasures(user_ids)
+                return {"model": "not_in_model"}
+            try:
+                from trustrec.privacy.unlearning import forget_users
+
+                model, report = forget_users(snap.model, present)
+            except ImportError:
+                return {"model": "unchanged", "detail": "unlearning is not available in "
+                        "this installation (trustrec.privacy.unlearning is missing)"}
+            except TrustrecError as exc:
+                log.warning("unlearning failed; the erasure stays pending: %s", exc)
+                return {"model": "unchanged", "detail": f"unlearning failed: {exc}"}
+            try:
+                model.save(snap.source)  # atomic: a restart must not bring the users back
+            except OSError as exc:
+                log.warning("unlearned model not saved; the erasure stays pending: %s", exc)
+                saved = False
+            else:
+                saved = True
+            new = self.swap(model, snap.source)
+            if saved:
+                self.store.finish_erasures(user_ids)
+        return {"model": "unlearned", "saved": saved, "generation": new.generation,
+                "report": report.to_dict()}
 
     def close(self) -> None:
         """Release the database pool."""

@@ -3,8 +3,11 @@
 SQLite (WAL journal, ``synchronous=FULL``) is the embedded default and PostgreSQL works by
 URL (``postgresql+psycopg://…``; psycopg is a dependency). A batch is committed in one
 transaction before :meth:`EventStore.add_events` returns, so an acknowledged event survives
-a crash. A batch's idempotency key is a primary key: a repeated key stores nothing and
-reports the first batch's size. The same database holds the API keys
+a crash; concurrent batches share a transaction (:mod:`trustrec.serve.commit`). A batch's
+idempotency key is a primary key: a repeated key stores nothing and reports the first
+batch's size. An erasure is recorded (``erasures``) in the transaction that deletes the
+user's events, and stays pending until the model no longer holds the user, so a crash in
+between is finished at the next start. The same database holds the API keys
 (:mod:`trustrec.serve.security`) and the lists the bandit served
 (:mod:`trustrec.serve.bandit`).
 """
@@ -19,9 +22,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from trustrec.errors import DataError, TrustrecError
+from trustrec.serve.commit import GroupCommitter
 
 #: Longest external ID (user, item) and idempotency key the store accepts.
 MAX_ID_LENGTH = 256
@@ -73,11 +78,35 @@ served = sa.Table(
     sa.Column("served_at", sa.Float, nullable=False),
 )
 
+erasures = sa.Table(
+    "erasures", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("user_id", sa.String(MAX_ID_LENGTH), nullable=False, index=True),
+    sa.Column("requested_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float, nullable=True),
+)
 
-#: A user's latest events, built once (the hot query of every recommendation).
+#: ``INSERT … ON CONFLICT DO NOTHING`` of an idempotency key, per dialect
+_CLAIM_KEY = {name: dialect.insert(batches).on_conflict_do_nothing()
+              for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_USER = sa.bindparam("user")
+#: A user's latest events, built once (read when the user's events changed).
 _USER_EVENTS = (sa.select(events.c.item_id, events.c.type, events.c.value)
-                .where(events.c.user_id == sa.bindparam("user"))
+                .where(events.c.user_id == _USER)
                 .order_by(events.c.id.desc()).limit(sa.bindparam("limit")))
+#: Items whose latest event, over the user's whole history, is a dislike.
+_USER_DISLIKED = (sa.select(events.c.item_id).where(events.c.user_id == _USER)
+                  .group_by(events.c.item_id)
+                  .having(sa.func.max(events.c.id) == sa.func.max(
+                      sa.case((events.c.type == "dislike", events.c.id)))))
+#: What changes whenever the user's stored state does (the hot query of every request).
+_USER_VERSION = sa.select(
+    sa.select(sa.func.count()).select_from(events).where(events.c.user_id == _USER)
+    .scalar_subquery(),
+    sa.select(sa.func.max(events.c.id)).where(events.c.user_id == _USER).scalar_subquery(),
+    sa.select(sa.func.max(erasures.c.seq)).where(erasures.c.user_id == _USER)
+    .scalar_subquery())
 
 
 class StoreError(TrustrecError):
@@ -97,14 +126,31 @@ class Event:
 
 @dataclass(frozen=True)
 class UserEvents:
-    """One user's events, oldest first, as parallel arrays."""
+    """One user's latest events, oldest first, as parallel arrays, and ``disliked``: the
+    items whose latest event over the user's *whole* history is a dislike."""
 
     item_id: np.ndarray
     type: np.ndarray
     value: np.ndarray
+    disliked: np.ndarray
 
     def __len__(self) -> int:
         return len(self.item_id)
+
+
+@dataclass(frozen=True)
+class UserVersion:
+    """Changes whenever a user's stored state does: their event count, latest event ID and
+    latest erasure (None: never erased). Equal versions mean equal stored state."""
+
+    n_events: int
+    last_event: int | None
+    erasure: int | None
+
+    @property
+    def erased(self) -> bool:
+        """The user was erased: the model's knowledge of them must not be used."""
+        return self.erasure is not None
 
 
 @dataclass(frozen=True)
@@ -143,11 +189,13 @@ def make_engine(url: str) -> sa.Engine:
 
 
 class EventStore:
-    """Events, idempotency keys, API keys and served lists in one SQL database."""
+    """Events, idempotency keys, erasures, API keys and served lists in one SQL database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        self._writer: GroupCommitter[tuple[list[dict[str, Any]], str | None, float],
+                                     BatchResult] = GroupCommitter(self.engine, _store_batch)
         try:
             metadata.create_all(self.engine)
         except SQLAlchemyError as exc:
@@ -158,7 +206,8 @@ class EventStore:
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Stop the writer thread and release the connection pool."""
+        self._writer.close()
         self.engine.dispose()
 
     def ping(self) -> bool:
@@ -188,46 +237,55 @@ class EventStore:
                  "timestamp": int(now) if ev.timestamp is None else int(ev.timestamp),
                  "idempotency_key": idempotency_key} for ev in batch]
         try:
-            with self.engine.begin() as conn:
-                if idempotency_key is not None:
-                    conn.execute(batches.insert().values(
-                        idempotency_key=idempotency_key, n_events=len(rows), received_at=now))
-                if rows:
-                    conn.execute(events.insert(), rows)
-        except IntegrityError:
-            if idempotency_key is None:
-                raise
-            with self.engine.connect() as conn:
-                first = conn.execute(sa.select(batches.c.n_events).where(
-                    batches.c.idempotency_key == idempotency_key)).scalar_one()
-            return BatchResult(n_events=int(first), duplicate=True)
+            return self._writer.submit((rows, idempotency_key, now))
         except SQLAlchemyError as exc:
             raise StoreError(f"event store {self._where()}: batch not stored "
                              f"({type(exc).__name__})") from None
-        return BatchResult(n_events=len(rows), duplicate=False)
 
     def user_events(self, user_id: str, limit: int = 500) -> UserEvents:
-        """The user's latest ``limit`` events, oldest first."""
+        """The user's latest ``limit`` events, oldest first, and the items they dislike."""
         with self.engine.connect() as conn:
             rows = conn.execute(_USER_EVENTS, {"user": user_id, "limit": limit}).all()[::-1]
-        if not rows:
-            return UserEvents(np.empty(0, dtype=str), np.empty(0, dtype=str),
-                              np.empty(0, np.float32))
-        items, types, values = zip(*rows, strict=True)
+            disliked = conn.execute(_USER_DISLIKED, {"user": user_id}).scalars().all()
+        items, types, values = zip(*rows, strict=True) if rows else ((), (), ())
         return UserEvents(np.array(items, dtype=str), np.array(types, dtype=str),
-                          np.array(values, dtype=np.float32))
+                          np.array(values, dtype=np.float32), np.array(disliked, dtype=str))
+
+    def user_version(self, user_id: str) -> UserVersion:
+        """The user's :class:`UserVersion` (one small indexed query)."""
+        with self.engine.connect() as conn:
+            n, last, erasure = conn.execute(_USER_VERSION, {"user": user_id}).one()
+        return UserVersion(int(n), last, erasure)
 
     def count_events(self) -> int:
         """Number of stored events."""
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
 
-    def delete_user(self, user_id: str) -> int:
-        """Erase every event and served-list row of ``user_id``; returns events erased."""
+    def delete_user(self, user_id: str, now: float | None = None) -> int:
+        """Record a pending erasure of ``user_id`` and erase their events and served-list
+        rows, in one transaction; returns the events erased."""
+        now = time.time() if now is None else now
         with self.engine.begin() as conn:
+            conn.execute(erasures.insert().values(user_id=user_id, requested_at=now))
             n = conn.execute(events.delete().where(events.c.user_id == user_id)).rowcount
             conn.execute(served.delete().where(served.c.user_id == user_id))
         return int(n)
+
+    def pending_erasures(self) -> list[str]:
+        """Users whose erasure is recorded but not yet finished in the model, oldest first."""
+        query = (sa.select(erasures.c.user_id).where(erasures.c.done_at.is_(None))
+                 .group_by(erasures.c.user_id).order_by(sa.func.min(erasures.c.seq)))
+        with self.engine.connect() as conn:
+            return [str(u) for u in conn.execute(query).scalars()]
+
+    def finish_erasures(self, user_ids: Sequence[str], now: float | None = None) -> None:
+        """Mark the erasures of ``user_ids`` done: the saved model no longer holds them."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            conn.execute(erasures.update().where(erasures.c.user_id.in_(list(user_ids)),
+                                                 erasures.c.done_at.is_(None))
+                         .values(done_at=now))
 
     def export(self) -> pd.DataFrame:
         """All events in arrival order as ``user_id, item_id, rating, timestamp, type``.
@@ -264,3 +322,21 @@ class EventStore:
             rows = conn.execute(query).all()
         return pd.DataFrame(rows, columns=["request_id", "user_id", "item_id", "position",
                                            "propensity", "served_at"])
+
+
+def _store_batch(conn: sa.Connection,
+                 request: tuple[list[dict[str, Any]], str | None, float]) -> BatchResult:
+    """Insert one batch inside the writer's transaction; a repeated idempotency key stores
+    nothing and reports the first batch's size."""
+    rows, key, now = request
+    if key is not None:
+        claim = _CLAIM_KEY.get(conn.dialect.name, _CLAIM_KEY["sqlite"])
+        claimed = conn.execute(claim, {"idempotency_key": key, "n_events": len(rows),
+                                       "received_at": now})
+        if claimed.rowcount == 0:
+            first = conn.execute(sa.select(batches.c.n_events).where(
+                batches.c.idempotency_key == key)).scalar_one()
+            return BatchResult(n_events=int(first), duplicate=True)
+    if rows:
+        conn.execute(events.insert(), rows)
+    return BatchResult(n_events=len(rows), duplicate=False)
