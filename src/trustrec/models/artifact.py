@@ -170,8 +170,8 @@ def manifest_stamp(path: str | os.PathLike[str]) -> tuple[int, int] | None:
 
     Every save renames a new file into place, so the stamp changes with each generation.
     """
-    try:
-        st = (Path(path) / MANIFEST).stat()
+    try:  # string paths: this runs on every request of the service
+        st = os.stat(os.path.join(os.fspath(path), MANIFEST))
     except OSError:
         return None
     return st.st_ino, st.st_mtime_ns

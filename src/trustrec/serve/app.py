@@ -290,12 +290,19 @@ def app_from_env() -> FastAPI:
 
     A server process runs many small requests in parallel threads: BLAS runs single-threaded
     in it, as threads of a multi-threaded BLAS spinning per request only fight each other.
-    A worker of ``trustrec serve --workers N`` dies with its supervisor.
+    A worker of ``trustrec serve --workers N`` dies with its supervisor. The objects that
+    exist once the app is built (modules, the model) are frozen out of the garbage
+    collector, which would otherwise walk them all on every full collection.
     """
+    import gc
+
     from threadpoolctl import threadpool_limits
 
     from trustrec.serve.supervision import die_with_supervisor
 
     die_with_supervisor()
     threadpool_limits(limits=1)
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    gc.collect()
+    gc.freeze()
+    return app

@@ -9,7 +9,8 @@ back to their trained list and say so (``online=False`` and a ``note``). A user 
 recorded erasure is never scored from the model's rows for them, even while the model still
 holds them. Every request asks the store for the user's :class:`UserVersion` (one small
 query), so all worker processes see an event or an erasure as soon as it is committed; the
-history itself is rebuilt only when that version changed (an in-memory cache per process).
+history and the model's scores are recomputed only when that version (or the model)
+changed: an in-memory cache per process, bounded in users and bytes.
 """
 
 from __future__ import annotations
@@ -22,12 +23,14 @@ import numpy as np
 
 from trustrec.errors import ModelError
 from trustrec.models.base import Recommender
-from trustrec.models.topk import top_k
+from trustrec.models.topk import top_k_row
 from trustrec.serve.lookup import IdLookup
-from trustrec.serve.store import EVENT_TYPES, EventStore, UserVersion
+from trustrec.serve.store import EVENT_TYPES, NO_EVENTS, EventStore, UserVersion
 
-#: users whose history one process keeps in memory
-CACHED_USERS = 4096
+#: most users whose history and scores one process keeps in memory …
+CACHED_USERS = 8192
+#: … and at most this many bytes of score rows
+CACHE_BYTES = 64 << 20
 _POSITIVE = [t for t, good in EVENT_TYPES.items() if good]
 
 
@@ -72,11 +75,11 @@ class ModelIds:
         return cls(model, IdLookup(model.user_index_), IdLookup(model.item_index_))
 
 
-def user_history(ids: ModelIds, store: EventStore, user_id: str, limit: int,
+def user_history(ids: ModelIds, store: EventStore | None, user_id: str, limit: int,
                  erased: bool = False) -> History:
     """Training items of ``user_id`` (value 1; none when ``erased``) followed by their latest
-    ``limit`` events, minus the items they dislike."""
-    events = store.user_events(user_id, limit)
+    ``limit`` events from ``store`` (None: the user has none), minus the items they dislike."""
+    events = store.user_events(user_id, limit) if store is not None else NO_EVENTS
     user = None if erased else ids.users.get(user_id)
     seen = ids.model.seen_
     trained = seen.indices[seen.indptr[user]:seen.indptr[user + 1]] if user is not None \
@@ -93,8 +96,8 @@ def user_history(ids: ModelIds, store: EventStore, user_id: str, limit: int,
                    n_events=int(known.sum()), n_unknown_items=int((~known).sum()), user=user)
 
 
-def _masked(scores: np.ndarray, history: History, exclude_seen: bool) -> np.ndarray:
-    row = np.nan_to_num(np.array(scores, dtype=np.float32), nan=-np.inf)
+def _masked(raw: np.ndarray, history: History, exclude_seen: bool) -> np.ndarray:
+    row = raw.copy()
     if exclude_seen:
         row[history.items] = -np.inf
     row[history.disliked] = -np.inf
@@ -103,9 +106,22 @@ def _masked(scores: np.ndarray, history: History, exclude_seen: bool) -> np.ndar
 
 def top_items(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     """The ``k`` best (item indices, scores) of a score row, recommendable ones only."""
-    items, top = top_k(scores[None, :], k)
-    valid = items[0] >= 0
-    return items[0, valid], top[0, valid]
+    items, top = top_k_row(scores, k)
+    valid = items >= 0
+    return items[valid], top[valid]
+
+
+@dataclass(frozen=True)
+class _Cached:
+    """One user's history and unmasked scores for one model, at one stored version."""
+
+    version: UserVersion
+    model: Recommender
+    history: History
+    raw: np.ndarray
+    online: bool
+    source: str
+    note: str | None
 
 
 class OnlineRecommender:
@@ -114,7 +130,8 @@ class OnlineRecommender:
     def __init__(self, store: EventStore, history_limit: int = 500) -> None:
         self.store, self.history_limit = store, history_limit
         self._ids: ModelIds | None = None
-        self._cache: OrderedDict[str, tuple[UserVersion, Recommender, History]] = OrderedDict()
+        self._cache: OrderedDict[str, _Cached] = OrderedDict()
+        self._capacity = 0
         self._cache_lock = threading.Lock()
 
     def ids(self, model: Recommender) -> ModelIds:
@@ -122,32 +139,39 @@ class OnlineRecommender:
         cached = self._ids
         if cached is None or cached.model is not model:
             cached = self._ids = ModelIds.of(model)
-            with self._cache_lock:  # histories index the old model's items
+            with self._cache_lock:  # entries index the old model's items
                 self._cache.clear()
+                self._capacity = int(np.clip(CACHE_BYTES // (4 * max(model.n_items_, 1)),
+                                             16, CACHED_USERS))
         return cached
-
-    def history(self, model: Recommender, user_id: str) -> History:
-        """The user's :func:`user_history` for ``model``, rebuilt only when their stored
-        version changed (asked of the store on every call)."""
-        version = self.store.user_version(user_id)
-        ids = self.ids(model)
-        with self._cache_lock:
-            hit = self._cache.get(user_id)
-            if hit is not None and hit[0] == version and hit[1] is model:
-                self._cache.move_to_end(user_id)
-                return hit[2]
-        history = user_history(ids, self.store, user_id, self.history_limit, version.erased)
-        with self._cache_lock:
-            self._cache[user_id] = (version, model, history)
-            self._cache.move_to_end(user_id)
-            while len(self._cache) > CACHED_USERS:
-                self._cache.popitem(last=False)
-        return history
 
     def user_scores(self, model: Recommender, user_id: str,
                     exclude_seen: bool = True) -> UserScores:
-        """Scores of ``model`` for ``user_id`` with their latest events taken into account."""
-        history = self.history(model, user_id)
+        """Scores of ``model`` for ``user_id`` with their latest events taken into account;
+        recomputed only when the user's stored version changed (asked on every call)."""
+        version = self.store.user_version(user_id)
+        ids = self.ids(model)
+        with self._cache_lock:
+            entry = self._cache.get(user_id)
+            if entry is not None and entry.version == version and entry.model is model:
+                self._cache.move_to_end(user_id)
+            else:
+                entry = None
+        if entry is None:
+            entry = self._compute(ids, user_id, version)
+            with self._cache_lock:
+                self._cache[user_id] = entry
+                self._cache.move_to_end(user_id)
+                while len(self._cache) > self._capacity:
+                    self._cache.popitem(last=False)
+        return UserScores(user_id=user_id, scores=_masked(entry.raw, entry.history, exclude_seen),
+                          history=entry.history, online=entry.online, source=entry.source,
+                          note=entry.note)
+
+    def _compute(self, ids: ModelIds, user_id: str, version: UserVersion) -> _Cached:
+        model = ids.model
+        history = user_history(ids, self.store if version.n_events else None, user_id,
+                               self.history_limit, version.erased)
         user = history.user
         online, note = True, None
         if history.n_events == 0 and user is not None:
@@ -162,5 +186,6 @@ class OnlineRecommender:
                 online, source = False, "trained"
                 note = (f"model '{model.name}' cannot use new events without retraining; "
                         "serving its trained list (minus disliked items)")
-        return UserScores(user_id=user_id, scores=_masked(raw, history, exclude_seen),
-                          history=history, online=online, source=source, note=note)
+        raw = np.nan_to_num(np.array(raw, dtype=np.float32), nan=-np.inf)
+        raw.flags.writeable = False
+        return _Cached(version, model, history, raw, online, source, note)

@@ -15,7 +15,7 @@ between is finished at the next start. The same database holds the API keys
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,6 +138,11 @@ class UserEvents:
         return len(self.item_id)
 
 
+#: the events of a user who has none
+NO_EVENTS = UserEvents(*(np.empty(0, dtype=str),) * 2, np.empty(0, np.float32),
+                       np.empty(0, dtype=str))
+
+
 @dataclass(frozen=True)
 class UserVersion:
     """Changes whenever a user's stored state does: their event count, latest event ID and
@@ -194,6 +199,12 @@ class EventStore:
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
+        compiled = _USER_VERSION.compile(dialect=self.engine.dialect)
+        self._version_sql = compiled.string
+        #: the driver's parameters for ``user``: positional or named, as the dialect wants
+        self._version_params: Callable[[str], Any] = (
+            (lambda user: tuple(user for _ in compiled.positiontup or ()))
+            if compiled.positional else (lambda user: {name: user for name in compiled.params}))
         self._writer: GroupCommitter[tuple[list[dict[str, Any]], str | None, float],
                                      BatchResult] = GroupCommitter(self.engine, _store_batch)
         try:
@@ -252,9 +263,16 @@ class EventStore:
                           np.array(values, dtype=np.float32), np.array(disliked, dtype=str))
 
     def user_version(self, user_id: str) -> UserVersion:
-        """The user's :class:`UserVersion` (one small indexed query)."""
+        """The user's :class:`UserVersion` (one small indexed query, asked on every
+        recommendation: run on the driver's cursor, as SQLAlchemy's result machinery
+        would cost several times the query itself)."""
         with self.engine.connect() as conn:
-            n, last, erasure = conn.execute(_USER_VERSION, {"user": user_id}).one()
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.execute(self._version_sql, self._version_params(user_id))
+                n, last, erasure = cursor.fetchone()
+            finally:
+                cursor.close()
         return UserVersion(int(n), last, erasure)
 
     def count_events(self) -> int:
