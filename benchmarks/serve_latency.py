@@ -244,16 +244,23 @@ def profile(pid: int, seconds: float, out: Path) -> dict[str, list[tuple[str, fl
         own[frames[-1]] += n
         for frame in set(frames):
             inclusive[frame] += n
-    def top(counter: collections.Counter[str]) -> list[tuple[str, float]]:
-        return [(frame, n / max(total, 1)) for frame, n in counter.most_common(60)
-                if frame.split(" ")[0] not in _WRAPPERS][:18]
-    return {"inclusive": top(inclusive), "self": top(own)}
+    def share(counter: collections.Counter[str], keep: Callable[[str], bool]
+              ) -> list[tuple[str, float]]:
+        return [(frame, n / max(total, 1)) for frame, n in counter.most_common()
+                if keep(frame)][:18]
+    return {"inclusive": share(inclusive, lambda f: f.split(" ")[0] in _OURS
+                               or f.split(" ")[1] in _STAGES),
+            "self": share(own, lambda f: True)}
 
 
-#: leaf functions of a thread that waits; files whose frames only wrap others
+#: leaf functions of a thread that waits
 _IDLE = {"wait", "get", "select", "poll", "_worker", "acquire"}
-_WRAPPERS = {"threading.py", "<string>", "runners.py", "base_events.py", "core.py",
-             "main.py", "common.py", "__init__.py", "serve.py", "_compat.py", "server.py"}
+#: trustrec's service modules, and the stages of a request in the framework
+_OURS = {"app.py", "online.py", "store.py", "service.py", "topk.py", "artifact.py",
+         "metrics.py", "security.py", "ids.py", "lookup.py"}
+_STAGES = {"RequestResponseCycle.run_asgi", "RequestResponseCycle.send", "solve_dependencies",
+           "AsyncIOBackend.run_sync_in_worker_thread", "WorkerThread.run",
+           "HttpToolsProtocol.data_received", "JSONResponse.render", "CORSMiddleware.__call__"}
 
 
 # ---------------------------------------------------------------------------- run
