@@ -300,13 +300,13 @@ def measure(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         for name in base:  # warm-up: every user asked for at least once (a warm cache)
             drive(base[name], each_user(np.concatenate([users, long_users])),
                   args.warmup, 4, args.seed)
-        for conns in CONNECTIONS:
-            for name in ["ceiling", *args.models]:
-                results["get"][(name, "users", conns)] = drive(
-                    base[name], get_users(users), args.seconds, conns, args.seed)
-            for name in args.models:
-                results["get"][(name, "long", conns)] = drive(
-                    base[name], get_users(long_users), args.seconds, conns, args.seed)
+        cells = [("ceiling", "users"), *((m, w) for m in args.models for w in ("users", "long"))]
+        for conns in CONNECTIONS:  # interleaved rounds: a load drift hits every cell alike
+            for _ in range(args.rounds):
+                for name, who in cells:
+                    run = drive(base[name], get_users(users if who == "users" else long_users),
+                                args.seconds, conns, args.seed)
+                    results["get"].setdefault((name, who, conns), []).append(run)
         if args.profile:
             name = args.models[0]
             proc = servers[name][0]
@@ -359,20 +359,31 @@ def kill_check(model_dir: Path, tmp: Path, users: np.ndarray, items: np.ndarray,
 def report(results: dict[str, Any], args: argparse.Namespace) -> None:
     """Print the Markdown tables."""
     get = results["get"]
+
+    def med(runs: list[dict[str, Any]], key: str) -> float:
+        return float(np.median([r[key] for r in runs]))
+
+    def ratio(runs: list[dict[str, Any]], reference: list[dict[str, Any]]) -> float:
+        """Median over rounds of the ratio within a round."""
+        return float(np.median([r["rps"] / ref["rps"]
+                                for r, ref in zip(runs, reference, strict=True)]))
+
+    print(f"Medians of {args.rounds} interleaved rounds of {args.seconds:g} s per cell.\n")
     print("| GET top-10 | connections | req/s | × ceiling | p50 ms | p95 ms | p99 ms | failures |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    keys = [("ceiling", "users"), *((m, w) for m in args.models for w in ("users", "long"))]
     for conns in CONNECTIONS:
-        ceiling = get[("ceiling", "users", conns)]["rps"]
-        keys = [("ceiling", "users"), *((m, w) for m in args.models for w in ("users", "long"))]
+        ceiling = get[("ceiling", "users", conns)]
         for name, who in keys:
-            r = get[(name, who, conns)]
+            runs = get[(name, who, conns)]
             label = name if who == "users" else f"{name}, {args.history} stored events"
-            print(f"| {label} | {conns} | {r['rps']:,.0f} | {r['rps'] / ceiling:.2f} | "
-                  f"{r['p50']:.1f} | {r['p95']:.1f} | {r['p99']:.1f} | {r['failures']} |")
-    print("\nLong stored history, throughput cost against the same model's training users:")
+            print(f"| {label} | {conns} | {med(runs, 'rps'):,.0f} | {ratio(runs, ceiling):.2f} "
+                  f"| {med(runs, 'p50'):.1f} | {med(runs, 'p95'):.1f} | {med(runs, 'p99'):.1f} "
+                  f"| {sum(r['failures'] for r in runs)} |")
+    print("\nLong stored history, throughput cost against the same model's training users "
+          "(median over rounds of 1 − long/users within a round):")
     for name in args.models:
-        costs = [1 - get[(name, "long", c)]["rps"] / get[(name, "users", c)]["rps"]
-                 for c in CONNECTIONS]
+        costs = [1 - ratio(get[(name, "long", c)], get[(name, "users", c)]) for c in CONNECTIONS]
         print(f"- {name}: " + ", ".join(f"{c} conn {x:+.0%}" for c, x in
                                         zip(CONNECTIONS, costs, strict=True)))
     print(f"\n| POST /v1/events ({args.models[0]}) | connections | req/s | events/s | p50 ms | "
@@ -409,7 +420,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--dataset", default="ml-100k")
     parser.add_argument("--models", nargs="+", default=["ease", "als"])
-    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--seconds", type=float, default=2.0)
+    parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--batch", type=int, default=100)
     parser.add_argument("--history", type=int, default=380)
     parser.add_argument("--long-users", type=int, default=200)
