@@ -21,11 +21,12 @@ from fastapi import Body, Depends, FastAPI, Header, Query, Request, Response
 from fastapi import Path as PathParam
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 
 from trustrec.errors import ModelError
 from trustrec.serve import problems
 from trustrec.serve.metrics import MetricsMiddleware
-from trustrec.serve.online import ModelIds, top_items
+from trustrec.serve.online import ModelIds, UserScores, top_items
 from trustrec.serve.problems import Problem
 from trustrec.serve.schemas import MAX_K, EventBatch, ReloadIn, SearchIn
 from trustrec.serve.security import ApiKey
@@ -141,16 +142,14 @@ def create_app(settings: Settings) -> FastAPI:
         """Prometheus metrics of this process."""
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/recommendations/{user_id}", dependencies=[read])
-    def recommendations(
-        user_id: IdPath,
-        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-        exclude_seen: bool = True,
-        explain: bool = False,
-    ) -> JSONResponse:
-        """Top-k items for a user, reflecting every event already acknowledged."""
-        snap = service.snapshot
-        scores = service.online.user_scores(snap.model, user_id, exclude_seen)
+    def recommend(user_id: str, k: int, exclude_seen: bool, explain: bool,
+                  ready: tuple[Snapshot, UserScores] | None = None) -> JSONResponse:
+        """The list; may load a model or score the user unless ``ready`` gives both."""
+        if ready is None:
+            snap = service.snapshot
+            scores = service.online.user_scores(snap.model, user_id, exclude_seen)
+        else:
+            snap, scores = ready
         request_id = str(uuid.uuid4())
         if snap.bandit is None:
             items, top = top_items(scores.scores, k)
@@ -175,6 +174,21 @@ def create_app(settings: Settings) -> FastAPI:
             "user_id": user_id, "request_id": request_id, "model": snap.model.name,
             "generation": snap.generation, "online": scores.online, "source": scores.source,
             "note": scores.note, "events_used": scores.history.n_events, "items": rows})
+
+    @app.get("/v1/recommendations/{user_id}", dependencies=[read])
+    async def recommendations(
+        user_id: IdPath,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        exclude_seen: bool = True,
+        explain: bool = False,
+    ) -> JSONResponse:
+        """Top-k items for a user, reflecting every event already acknowledged."""
+        # a list already scored is served on the event loop; anything that may block
+        # (scoring, loading a model, explanations, the bandit log) runs in a thread
+        ready = None if explain else service.cached_list(user_id, exclude_seen)
+        if ready is not None:
+            return recommend(user_id, k, exclude_seen, explain, ready)
+        return await run_in_threadpool(recommend, user_id, k, exclude_seen, explain)
 
     @app.post("/v1/events", dependencies=[write])
     def post_events(

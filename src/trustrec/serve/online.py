@@ -124,6 +124,12 @@ class _Cached:
     note: str | None
 
 
+def _scores(user_id: str, entry: _Cached, exclude_seen: bool) -> UserScores:
+    return UserScores(user_id=user_id, scores=_masked(entry.raw, entry.history, exclude_seen),
+                      history=entry.history, online=entry.online, source=entry.source,
+                      note=entry.note)
+
+
 class OnlineRecommender:
     """Recommendations that follow each user's stored events (see the module docstring)."""
 
@@ -151,12 +157,7 @@ class OnlineRecommender:
         recomputed only when the user's stored version changed (asked on every call)."""
         version = self.store.user_version(user_id)
         ids = self.ids(model)
-        with self._cache_lock:
-            entry = self._cache.get(user_id)
-            if entry is not None and entry.version == version and entry.model is model:
-                self._cache.move_to_end(user_id)
-            else:
-                entry = None
+        entry = self._hit(model, user_id, version)
         if entry is None:
             entry = self._compute(ids, user_id, version)
             with self._cache_lock:
@@ -164,9 +165,22 @@ class OnlineRecommender:
                 self._cache.move_to_end(user_id)
                 while len(self._cache) > self._capacity:
                     self._cache.popitem(last=False)
-        return UserScores(user_id=user_id, scores=_masked(entry.raw, entry.history, exclude_seen),
-                          history=entry.history, online=entry.online, source=entry.source,
-                          note=entry.note)
+        return _scores(user_id, entry, exclude_seen)
+
+    def cached_scores(self, model: Recommender, user_id: str,
+                      exclude_seen: bool = True) -> UserScores | None:
+        """:meth:`user_scores` if the user is cached at their current stored version (no
+        model work: one small query and a copy), else None."""
+        entry = self._hit(model, user_id, self.store.user_version(user_id))
+        return None if entry is None else _scores(user_id, entry, exclude_seen)
+
+    def _hit(self, model: Recommender, user_id: str, version: UserVersion) -> _Cached | None:
+        with self._cache_lock:
+            entry = self._cache.get(user_id)
+            if entry is None or entry.version != version or entry.model is not model:
+                return None
+            self._cache.move_to_end(user_id)
+            return entry
 
     def _compute(self, ids: ModelIds, user_id: str, version: UserVersion) -> _Cached:
         model = ids.model

@@ -34,7 +34,7 @@ from trustrec.models.artifact import manifest_stamp
 from trustrec.models.base import Recommender
 from trustrec.serve.bandit import BanditLayer
 from trustrec.serve.metrics import ServiceMetrics
-from trustrec.serve.online import OnlineRecommender
+from trustrec.serve.online import OnlineRecommender, UserScores
 from trustrec.serve.security import KeyRing, RateLimiter
 from trustrec.serve.settings import Settings
 from trustrec.serve.store import EventStore
@@ -109,13 +109,29 @@ class Service:
                         len(pending))
             self.finish_erasures(pending)
 
+    def _committed(self) -> Snapshot | None:
+        """The snapshot if it is the generation committed on disk (or that one cannot be
+        loaded), None when a newer one must be loaded first."""
+        snap = self._snapshot
+        stamp = manifest_stamp(snap.source)
+        return snap if stamp is None or stamp in (snap.stamp, self._failed_stamp) else None
+
+    def cached_list(self, user_id: str,
+                    exclude_seen: bool) -> tuple[Snapshot, UserScores] | None:
+        """The committed snapshot and the user's scores when both are at hand without
+        blocking (no model to load or score, a local SQLite store, no bandit), else None."""
+        snap = self._committed() if self.store.local and not self.settings.bandit else None
+        if snap is None:
+            return None
+        scores = self.online.cached_scores(snap.model, user_id, exclude_seen)
+        return None if scores is None else (snap, scores)
+
     @property
     def snapshot(self) -> Snapshot:
         """The snapshot of the generation committed in the model directory (loaded first if
         it changed); take it once per request."""
-        snap = self._snapshot
-        stamp = manifest_stamp(snap.source)
-        if stamp is None or stamp in (snap.stamp, self._failed_stamp):
+        snap = self._committed()
+        if snap is not None:
             return snap
         with self._loading:  # one loader; requests arriving meanwhile wait for its result
             snap = self._snapshot
@@ -131,14 +147,15 @@ class Service:
                 return snap
 
     def _build(self, model: Recommender, source: Path, generation: int,
-               stamp: int | None) -> Snapshot:
+               stamp: tuple[int, int] | None) -> Snapshot:
         cfg = self.settings
         bandit = BanditLayer(model, cfg.bandit_candidates, cfg.bandit_alpha, cfg.bandit_epsilon,
                              seed=cfg.seed) if cfg.bandit else None
         return Snapshot(model=model, generation=generation, source=Path(source),
                         titles=item_titles(model, self.items), bandit=bandit, stamp=stamp)
 
-    def swap(self, model: Recommender, source: Path, stamp: int | None = None) -> Snapshot:
+    def swap(self, model: Recommender, source: Path,
+             stamp: tuple[int, int] | None = None) -> Snapshot:
         """Serve ``model`` from now on (derived state is built before the swap); ``stamp``:
         the manifest time it was loaded at (default: read now)."""
         stamp = manifest_stamp(source) if stamp is None else stamp

@@ -213,6 +213,11 @@ class EventStore:
             raise StoreError(f"event store {self._where()}: cannot create tables "
                              f"({type(exc).__name__}: {exc})") from None
 
+    @property
+    def local(self) -> bool:
+        """A SQLite file: a read is a local call of microseconds, not a network round trip."""
+        return self.engine.dialect.name == "sqlite"
+
     def _where(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
