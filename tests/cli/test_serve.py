@@ -134,6 +134,103 @@ def test_real_server_on_loopback_keeps_acknowledged_events_after_sigkill(tmp_pat
     store.close()
 
 
+#: A real server (uvicorn) whose unlearning SIGKILLs the process: argv model dir, db, port.
+_KILLED_IN_ERASURE = """
+import os, signal, sys
+import uvicorn
+import trustrec.privacy.unlearning as unlearning
+from trustrec.serve import Settings, create_app
+def killed(*args, **kwargs):
+    os.kill(os.getpid(), signal.SIGKILL)
+unlearning.forget_users = killed
+app = create_app(Settings(model_dir=sys.argv[1], db_url=sys.argv[2]))
+uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[3]), log_level="warning")
+"""
+
+
+def _wait_ready(base: str, proc: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            time.sleep(0.2)
+        assert proc.poll() is None, "server died during start-up"
+    raise AssertionError("server did not become ready in 60 s")
+
+
+def test_a_server_killed_mid_erasure_finishes_it_at_the_next_start(tmp_path: Path) -> None:
+    """Events erased and the erasure recorded, then SIGKILL before the model is unlearned:
+    the restarted `trustrec serve` finishes the erasure before it serves anyone."""
+    import pytest
+
+    pytest.importorskip("trustrec.privacy.unlearning")
+    from trustrec.models import Recommender
+    from trustrec.serve.security import create_key
+
+    model_dir = tmp_path / "model"
+    create_model("itemknn", {"k": 10}).fit(Dataset.from_frame(planted_frame())).save(model_dir)
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    store = EventStore(db)
+    admin = {"Authorization": f"Bearer {create_key(store, 'test', 'admin')}"}
+    port = _free_port()
+    base = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_IN_ERASURE, str(model_dir), db,
+                             str(port)], stderr=subprocess.DEVNULL)
+    try:
+        _wait_ready(base, proc)
+        assert httpx.get(f"{base}/v1/recommendations/u7",
+                         headers=admin).json()["source"] == "model"
+        try:
+            httpx.delete(f"{base}/v1/users/u7", headers=admin, timeout=30)
+        except httpx.TransportError:
+            pass  # the process died under the request
+        assert proc.wait(30) == -signal.SIGKILL
+    finally:
+        proc.kill()
+    assert store.pending_erasures() == ["u7"] and "u7" in Recommender.load(model_dir).user_index_
+    restarted = _start(model_dir, db, port)
+    try:
+        body = httpx.get(f"{base}/v1/recommendations/u7", headers=admin).json()
+        assert body["source"] == "popular"
+    finally:
+        restarted.kill()
+        restarted.wait(10)
+    assert store.pending_erasures() == [] and "u7" not in Recommender.load(model_dir).user_index_
+    store.close()
+
+
+def test_killing_the_supervisor_stops_its_workers(tmp_path: Path) -> None:
+    """SIGKILL `trustrec serve --workers 2`: the workers go with it and the port is free."""
+    import psutil
+
+    model_dir = tmp_path / "model"
+    create_model("itemknn", {"k": 10}).fit(Dataset.from_frame(planted_frame())).save(model_dir)
+    db = f"sqlite:///{tmp_path / 'events.db'}"
+    port = _free_port()
+    supervisor = _start(model_dir, db, port, "--workers", "2")
+    workers: list[psutil.Process] = []
+    try:
+        deadline = time.monotonic() + 60
+        while len(workers) < 2 and time.monotonic() < deadline:  # workers, not the tracker
+            workers = [p for p in psutil.Process(supervisor.pid).children()
+                       if "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
+            time.sleep(0.2)
+        assert len(workers) == 2
+        supervisor.send_signal(signal.SIGKILL)
+        supervisor.wait(10)
+        _, alive = psutil.wait_procs(workers, timeout=20)
+        assert not alive, f"orphan workers: {[p.pid for p in alive]}"
+        again = _start(model_dir, db, port)  # the port is free again
+        again.kill()
+        again.wait(10)
+    finally:
+        for worker in workers:
+            if worker.is_running():
+                worker.kill()
+
+
 def test_serve_refuses_a_bad_model_dir_in_one_line(capsys, tmp_path: Path) -> None:
     code, _, err = run(capsys, "serve", "--model-dir", tmp_path)
     assert code == 2 and "not a trustrec model directory" in err

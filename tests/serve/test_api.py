@@ -204,7 +204,8 @@ def test_missing_capability_is_501_and_crashes_are_500_without_trace(make_client
     def crash(*_args: object, **_kwargs: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(client.app.state.service.online, "user_scores", crash)
+    for path in ("user_scores", "cached_scores"):  # the thread path and the cached one
+        monkeypatch.setattr(client.app.state.service.online, path, crash)
     response = client.get("/v1/recommendations/u1")
     assert response.status_code == 500 and response.json()["status"] == 500
     assert "secret" not in response.text and "Traceback" not in response.text

@@ -120,3 +120,95 @@ def test_a_database_from_before_scoped_idempotency_keys_is_upgraded(tmp_path: Pa
     assert not store.add_events([Event("u1", "i1")], idempotency_key="k", scope="a").duplicate
     assert store.add_events([Event("u1", "i1")], idempotency_key="k", scope="a").duplicate
     store.close()
+
+
+def test_concurrent_batches_are_all_stored_and_a_raced_key_once(store: EventStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    def post(n: int) -> tuple[str, bool]:
+        key = f"k{n // 2}"  # two clients race with each key (a retry: the same events)
+        result = store.add_events([Event(f"u{n // 2}", "i1"), Event(f"u{n // 2}", "i2")],
+                                  idempotency_key=key)
+        return key, result.duplicate
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(post, range(64)))
+    firsts = sorted(key for key, duplicate in outcomes if not duplicate)
+    assert firsts == sorted({key for key, _ in outcomes})  # each key stored exactly once
+    assert store.count_events() == 2 * 32
+
+
+def test_a_conflicting_key_among_concurrent_batches_fails_alone(store: EventStore) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from trustrec.serve.store import IdempotencyConflict
+
+    store.add_events([Event("u", "i1")], idempotency_key="taken", scope="a")
+
+    def post(n: int) -> str:
+        batch, key = ([Event("u", "other")], "taken") if n == 5 else ([Event(f"v{n}", "i1")],
+                                                                      f"k{n}")
+        try:
+            store.add_events(batch, idempotency_key=key, scope="a")
+        except IdempotencyConflict:
+            return "conflict"
+        return "stored"
+
+    with ThreadPoolExecutor(16) as pool:
+        outcomes = list(pool.map(post, range(32)))
+    assert outcomes.count("conflict") == 1 and outcomes[5] == "conflict"
+    assert store.count_events() == 1 + 31  # the other batches of its group were committed
+    assert not store.add_events([Event("v0", "i1")], idempotency_key="k0",
+                                scope="b").duplicate  # another API key's own key space
+
+
+def test_a_failing_request_in_a_commit_group_fails_alone(tmp_path: Path) -> None:
+    import threading
+
+    import sqlalchemy as sa
+    from sqlalchemy.exc import OperationalError
+
+    from trustrec.serve.commit import GroupCommitter
+    from trustrec.serve.store import make_engine
+
+    engine = make_engine(f"sqlite:///{tmp_path / 'group.db'}")
+    table = sa.Table("t", sa.MetaData(), sa.Column("v", sa.Integer))
+    table.create(engine)
+    gate = threading.Event()
+
+    def apply(conn: sa.Connection, value: int) -> int:
+        gate.wait(5)  # hold the first transaction so the rest queue into one group
+        if value == 3:
+            raise OperationalError("insert", {}, Exception("injected"))
+        conn.execute(table.insert().values(v=value))
+        return value
+
+    committer = GroupCommitter(engine, apply)
+    results: dict[int, object] = {}
+
+    def submit(value: int) -> None:
+        try:
+            results[value] = committer.submit(value)
+        except OperationalError as exc:
+            results[value] = exc
+
+    threads = [threading.Thread(target=submit, args=(v,)) for v in range(6)]
+    for thread in threads:
+        thread.start()
+    gate.set()
+    for thread in threads:
+        thread.join(10)
+    committer.close()
+    assert isinstance(results.pop(3), OperationalError)
+    assert results == {v: v for v in (0, 1, 2, 4, 5)}
+    with engine.connect() as conn:
+        assert sorted(conn.execute(sa.select(table.c.v)).scalars()) == [0, 1, 2, 4, 5]
+    engine.dispose()
+
+
+def test_disliked_items_span_the_whole_history(store: EventStore) -> None:
+    store.add_events([Event("u", "bad", "dislike"), Event("u", "back", "dislike"),
+                      *(Event("u", f"i{n}") for n in range(20)), Event("u", "back", "like")])
+    events = store.user_events("u", limit=5)
+    assert "bad" not in events.item_id.tolist()  # outside the window …
+    assert events.disliked.tolist() == ["bad"]  # … and still disliked; "back" was liked again

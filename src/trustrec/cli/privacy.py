@@ -172,12 +172,15 @@ def forget(
     dataset = load_data(interactions, columns, duplicates) if interactions else None
     new, report = forget_users(model, ids, dataset=dataset, verify=verify)
     target = out_dir or model_dir
-    staging = target.with_name(target.name + ".forget-tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    save_model(new, staging, key)
-    if target.exists():
-        shutil.rmtree(target)  # the old files hold the forgotten data: remove, never keep
-    staging.rename(target)
+    if key is None:  # an atomic save: the old generation, holding the data, goes after it
+        save_model(new, target)
+    else:
+        staging = target.with_name(target.name + ".forget-tmp")
+        shutil.rmtree(staging, ignore_errors=True)
+        save_model(new, staging, key)
+        if target.exists():
+            shutil.rmtree(target)  # the old files hold the forgotten data: remove, never keep
+        staging.rename(target)
     print_table("forget", [report.to_dict()])
     out.print(f"forgot {report.users_removed} user(s), {report.interactions_removed:,} "
               f"interactions → {target}")

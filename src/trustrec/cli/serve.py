@@ -51,6 +51,7 @@ def serve(
     import uvicorn
 
     from trustrec.serve.settings import ENV_VAR, Settings
+    from trustrec.serve.supervision import mark_supervisor
 
     settings = Settings(model_dir=model_dir, db_url=db, items_path=items,
                         anonymous_reads=anonymous_reads,
@@ -63,12 +64,14 @@ def serve(
     os.environ[ENV_VAR] = settings.to_json()
     if host not in ("127.0.0.1", "localhost", "::1"):
         err.print(f"warning: binding {host}: the service is reachable from other machines")
+    mark_supervisor()  # workers die with this process, even when it is SIGKILLed
     shown = f"[{host}]" if ":" in host else host
     out.print(f"listening on http://{shown}:{port} ({workers} worker(s); web page at /, "
               f"events in {db.split('://')[0]})", highlight=False)
     # the app reads X-Forwarded-For itself, from --trusted-proxy only: uvicorn must not
     uvicorn.run("trustrec.serve.app:app_from_env", factory=True, host=host, port=port,
-                workers=workers, log_level="warning", proxy_headers=False)
+                workers=workers, log_level="warning", proxy_headers=False,
+                timeout_graceful_shutdown=10)
 
 
 @events_app.command("export")

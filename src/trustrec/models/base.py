@@ -334,9 +334,12 @@ class Recommender:
             manifest["extra"] = extra
         return artifact.artifact_files(manifest, arrays)
 
-    def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the model to directory ``path`` (manifest + arrays, no pickle)."""
-        return artifact.write_files(path, self.to_files())
+    def save(self, path: str | os.PathLike[str],
+             companions: artifact.Companions | None = None) -> Path:
+        """Write the model to directory ``path`` (manifest + arrays, no pickle) as its next
+        generation, atomically; ``companions`` (e.g. a signature) are made from the new
+        manifest's bytes and written before it is committed."""
+        return artifact.write_artifact(path, self.to_files(), companions)
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Recommender:
@@ -353,12 +356,11 @@ class Recommender:
         them in errors."""
         from trustrec.models.registry import get_model_class
 
-        manifest = artifact.read_manifest(files, path)
+        manifest, arrays = artifact.read_artifact(files, path)
         name = manifest.get("model")
         model_cls = get_model_class(str(name)) if cls is Recommender else cls
         if model_cls.name != name:
             raise ArtifactError(f"{path}: holds model '{name}', not '{model_cls.name}'")
-        arrays = artifact.read_arrays(files, manifest, path)
         try:
             config = model_cls.config_class.from_params(manifest.get("config", {}), model=name)
             model = model_cls(config)

@@ -44,6 +44,22 @@ def top_k(scores: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
     return items, top
 
 
+def top_k_row(row: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`top_k` of one row without NaN (``row`` 1-D), the same result with a fraction of
+    its array passes; for per-request serving. Returns ``(items (k,), scores (k,))``."""
+    m, k = len(row), int(k)
+    if k <= 0 or k >= m:
+        items, top = top_k(row[None, :], k)
+        return items[0], top[0]
+    kth = np.partition(row, m - k)[m - k]  # the k-th largest value
+    cand = np.flatnonzero(row >= kth)  # ascending: ties keep the lower index first
+    order = np.argsort(-row[cand], kind="stable")[:k]
+    items = cand[order].astype(np.int32)
+    top = row[items].astype(np.float32)
+    items[np.isneginf(top)] = PAD
+    return items, top
+
+
 def mask_seen(scores: np.ndarray, seen: sp.csr_matrix, rows: np.ndarray) -> None:
     """Set ``scores[r, j] = -inf`` in place where user ``rows[r]`` has interacted with ``j``."""
     sub = seen[rows]

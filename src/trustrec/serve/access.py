@@ -61,7 +61,6 @@ def authorize(request: Request, access: Access) -> ApiKey | None:
     # on the event loop: it only touches memory, except a key-table read every
     # ``key_ttl`` seconds, cheaper than a thread hop on every request
     svc = request.app.state.service
-    svc.follow_source()
     presented = _presented(request)
     # limit first, per client address (forwarded only by trusted proxies) and per key:
     # guesses at keys spend their address's tokens, and a key's tokens are shared by all

@@ -23,6 +23,7 @@ import pandas as pd
 from fastapi import Body, Depends, FastAPI, Header, Query, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import HTMLResponse, JSONResponse
+from starlette.concurrency import run_in_threadpool
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from trustrec.errors import ModelError, TrustrecError
@@ -30,7 +31,7 @@ from trustrec.serve import problems
 from trustrec.serve.access import Access, GuardedRoute, require_users
 from trustrec.serve.chat import ChatIn, ChatRoute
 from trustrec.serve.metrics import MetricsMiddleware
-from trustrec.serve.online import top_items
+from trustrec.serve.online import UserScores, top_items
 from trustrec.serve.page import page_headers
 from trustrec.serve.problems import Problem
 from trustrec.serve.schemas import MAX_BATCH, MAX_K, EventBatch, IdPath, ReloadIn, SearchIn
@@ -59,13 +60,15 @@ def _item_rows(snap: Snapshot, items: np.ndarray, scores: np.ndarray) -> list[di
 
 
 def _explanations(snap: Snapshot, items: pd.DataFrame | None, user_id: str,
-                  item_ids: list[Any], unknown_user_ok: bool = False) -> list[Any]:
-    """Explanations of ``item_ids`` for ``user_id`` (titles from the ``items`` table); None
-    each for a user the model does not know when ``unknown_user_ok`` (a newcomer's list is
-    still served)."""
+                  item_ids: list[Any], known: bool, unknown_user_ok: bool = False) -> list[Any]:
+    """Explanations of ``item_ids`` for ``user_id`` (titles from the ``items`` table);
+    ``known``: the model holds the user and may use it (no erasure recorded). None each for
+    another user when ``unknown_user_ok`` (a newcomer's list is still served), else 404."""
     explain = _optional("trustrec.explain", "explain_external", "explanation")
-    if unknown_user_ok and user_id not in snap.model.user_index_:
-        return [None] * len(item_ids)
+    if not known:
+        if unknown_user_ok:
+            return [None] * len(item_ids)
+        raise Problem(404, f"user {user_id!r} is not known to the model")
     try:
         return [_json_safe(explain(snap.model, user_id, item, k_reasons=3, items=items)
                            .to_dict()) for item in item_ids]
@@ -124,16 +127,14 @@ def create_app(settings: Settings) -> FastAPI:
         """Prometheus metrics of this process."""
         return Response(service.metrics.render(), media_type="text/plain; version=0.0.4")
 
-    @app.get("/v1/recommendations/{user_id}", dependencies=[by_user])
-    def recommendations(
-        user_id: IdPath,
-        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
-        exclude_seen: bool = True,
-        explain: bool = False,
-    ) -> JSONResponse:
-        """Top-k items for a user, reflecting every event already acknowledged."""
-        snap = service.snapshot
-        scores = service.online.user_scores(snap.model, user_id, exclude_seen)
+    def recommend(user_id: str, k: int, exclude_seen: bool, explain: bool,
+                  ready: tuple[Snapshot, UserScores] | None = None) -> JSONResponse:
+        """The list; may load a model or score the user unless ``ready`` gives both."""
+        if ready is None:
+            snap = service.snapshot
+            scores = service.online.user_scores(snap.model, user_id, exclude_seen)
+        else:
+            snap, scores = ready
         request_id = str(uuid.uuid4())
         if snap.bandit is None:
             items, top = top_items(scores.scores, k)
@@ -151,7 +152,7 @@ def create_app(settings: Settings) -> FastAPI:
                                      max_age_s=settings.served_log_days * 86_400)
         if explain:
             whys = _explanations(snap, service.items, user_id, [r["item_id"] for r in rows],
-                                 unknown_user_ok=True)
+                                 scores.history.user is not None, unknown_user_ok=True)
             for row, why in zip(rows, whys, strict=True):
                 row["explanation"] = why
         service.metrics.lists.labels(scores.source).inc()
@@ -159,6 +160,21 @@ def create_app(settings: Settings) -> FastAPI:
             "user_id": user_id, "request_id": request_id, "model": snap.model.name,
             "generation": snap.generation, "online": scores.online, "source": scores.source,
             "note": scores.note, "events_used": scores.history.n_events, "items": rows})
+
+    @app.get("/v1/recommendations/{user_id}", dependencies=[by_user])
+    async def recommendations(
+        user_id: IdPath,
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        exclude_seen: bool = True,
+        explain: bool = False,
+    ) -> JSONResponse:
+        """Top-k items for a user, reflecting every event already acknowledged."""
+        # a list already scored is served on the event loop; anything that may block
+        # (scoring, loading a model, explanations, the bandit log) runs in a thread
+        ready = None if explain else service.cached_list(user_id, exclude_seen)
+        if ready is not None:
+            return recommend(user_id, k, exclude_seen, explain, ready)
+        return await run_in_threadpool(recommend, user_id, k, exclude_seen, explain)
 
     @app.post("/v1/events")
     def post_events(
@@ -195,7 +211,7 @@ def create_app(settings: Settings) -> FastAPI:
             require_users(api_key, [body.user_id])
         search_external = _optional("trustrec.models.search", "search_external", "search")
         snap = service.snapshot
-        user = body.user_id if body.user_id in snap.model.user_index_ else None
+        user = body.user_id if body.user_id and service.knows(snap, body.user_id) else None
         try:
             frame = search_external(snap.model, body.query, k=body.k, user_id=user)
         except ModelError as exc:
@@ -239,36 +255,14 @@ def create_app(settings: Settings) -> FastAPI:
         """Why ``item_id`` is recommended to ``user_id`` (needs trustrec.explain)."""
         snap = service.snapshot
         return {"user_id": user_id, "item_id": item_id,
-                "explanation": _explanations(snap, service.items, user_id, [item_id])[0]}
+                "explanation": _explanations(snap, service.items, user_id, [item_id],
+                                             service.knows(snap, user_id))[0]}
 
     @app.delete("/v1/users/{user_id}", dependencies=[erase])
     def delete_user(user_id: IdPath) -> dict[str, Any]:
-        """Erase the user's events and, where unlearning is available, their influence."""
-        erased = service.store.delete_user(user_id)
-        with service.unlearning:  # one unlearning at a time: each starts from the last
-            snap = service.snapshot
-            if snap.bandit is not None:
-                snap.bandit.forget(user_id)
-            if user_id not in snap.model.user_index_:
-                return {"user_id": user_id, "events_erased": erased, "model": "not_in_model"}
-            try:
-                forget = _optional("trustrec.privacy.unlearning", "forget_users", "unlearning")
-                model, report = forget(snap.model, [user_id])
-            except Problem as exc:
-                return {"user_id": user_id, "events_erased": erased, "model": "unchanged",
-                        "detail": exc.detail}
-            except TrustrecError as exc:
-                return {"user_id": user_id, "events_erased": erased, "model": "unchanged",
-                        "detail": f"unlearning failed: {exc}"}
-            try:
-                service.save_signed(model, snap.source)  # a restart must not bring them back
-                saved = True
-            except OSError:
-                saved = False
-            new = service.swap(model, snap.source)
-        return {"user_id": user_id, "events_erased": erased, "model": "unlearned",
-                "saved": saved, "generation": new.generation,
-                "report": _json_safe(report.to_dict())}
+        """Erase the user's events and, where unlearning is available, their influence
+        (recorded first, finished at the next start if the process dies meanwhile)."""
+        return _json_safe(service.erase(user_id))
 
     @app.post("/v1/admin/reload", dependencies=[admin])
     def reload(body: Annotated[ReloadIn | None, Body()] = None) -> dict[str, Any]:
@@ -331,8 +325,19 @@ def app_from_env() -> FastAPI:
 
     A server process runs many small requests in parallel threads: BLAS runs single-threaded
     in it, as threads of a multi-threaded BLAS spinning per request only fight each other.
+    A worker of ``trustrec serve --workers N`` dies with its supervisor. The objects that
+    exist once the app is built (modules, the model) are frozen out of the garbage
+    collector, which would otherwise walk them all on every full collection.
     """
+    import gc
+
     from threadpoolctl import threadpool_limits
 
+    from trustrec.serve.supervision import die_with_supervisor
+
+    die_with_supervisor()
     threadpool_limits(limits=1)
-    return create_app(Settings.from_env())
+    app = create_app(Settings.from_env())
+    gc.collect()
+    gc.freeze()
+    return app

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.exc import IntegrityError
 
 from trustrec.errors import ArtifactError
-from trustrec.models.artifact import MANIFEST
+from trustrec.models.artifact import MANIFEST, Companions
 from trustrec.serve.store import EventStore, server_secrets
 
 #: Signature file next to the manifest.
@@ -58,12 +58,17 @@ def _manifest_bytes(path: Path) -> bytes:
         raise ArtifactError(f"{path}: not a trustrec model directory (no {MANIFEST})") from None
 
 
+def signature(key: bytes) -> Companions:
+    """What an atomic save writes beside the manifest it commits (:func:`write_artifact`):
+    ``manifest.sig`` for those manifest bytes, so the generation is signed once committed."""
+    return lambda manifest: {SIGNATURE: (_mac(key, manifest) + "\n").encode()}
+
+
 def sign_artifact(path: str | os.PathLike[str], key: bytes) -> Path:
     """Write ``manifest.sig`` for the manifest now in ``path`` (atomically); its path."""
     root = Path(path)
-    mac = _mac(key, _manifest_bytes(root))
     tmp = root / f"{SIGNATURE}.{secrets.token_hex(4)}.tmp"
-    tmp.write_text(mac + "\n")
+    tmp.write_bytes(signature(key)(_manifest_bytes(root))[SIGNATURE])
     tmp.replace(root / SIGNATURE)
     return root / SIGNATURE
 

@@ -3,12 +3,16 @@
 SQLite (WAL journal, ``synchronous=FULL``) is the embedded default and PostgreSQL works by
 URL (``postgresql+psycopg://…``; psycopg is a dependency). A batch is committed in one
 transaction before :meth:`EventStore.add_events` returns, so an acknowledged event survives
-a crash. A batch's idempotency key belongs to the API key that sent it (stored as a hash
-of both) with a digest of its events: the same key with the same events stores nothing and
+a crash; concurrent batches share a transaction (:mod:`trustrec.serve.commit`). A batch's
+idempotency key belongs to the API key that sent it (stored as a hash of both, the primary
+key) with a digest of its events: the same key with the same events stores nothing and
 reports the first batch's size, with other events it is a conflict. A write that fails is
-remembered with its reason until one succeeds, so readiness reflects the store. The same
-database holds the API keys and their user scopes (:mod:`trustrec.serve.security`), the
-service's signing secret (:mod:`trustrec.serve.signing`) and the lists the bandit served
+remembered with its reason until one succeeds, so readiness reflects the store. An erasure
+is recorded (``erasures``) in the transaction that deletes the user's events, and stays
+pending until the model no longer holds the user, so a crash in between is finished at the
+next start. The same database holds the API keys and their user scopes
+(:mod:`trustrec.serve.security`), the service's signing secret
+(:mod:`trustrec.serve.signing`) and the lists the bandit served
 (:mod:`trustrec.serve.bandit`), bounded in rows and age.
 """
 
@@ -18,16 +22,18 @@ import hashlib
 import json
 import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sqlalchemy as sa
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import SQLAlchemyError
 
 from trustrec.errors import DataError, TrustrecError
+from trustrec.serve.commit import GroupCommitter
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +102,35 @@ served = sa.Table(
     sa.Column("served_at", sa.Float, nullable=False, index=True),
 )
 
+erasures = sa.Table(
+    "erasures", metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True,
+              autoincrement=True),
+    sa.Column("user_id", sa.String(MAX_ID_LENGTH), nullable=False, index=True),
+    sa.Column("requested_at", sa.Float, nullable=False),
+    sa.Column("done_at", sa.Float, nullable=True),
+)
 
-#: A user's latest events, built once (the hot query of every recommendation).
+#: ``INSERT … ON CONFLICT DO NOTHING`` of an idempotency key, per dialect
+_CLAIM_KEY = {name: dialect.insert(batches).on_conflict_do_nothing()
+              for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
+_USER = sa.bindparam("user")
+#: A user's latest events, built once (read when the user's events changed).
 _USER_EVENTS = (sa.select(events.c.item_id, events.c.type, events.c.value)
-                .where(events.c.user_id == sa.bindparam("user"))
+                .where(events.c.user_id == _USER)
                 .order_by(events.c.id.desc()).limit(sa.bindparam("limit")))
+#: Items whose latest event, over the user's whole history, is a dislike.
+_USER_DISLIKED = (sa.select(events.c.item_id).where(events.c.user_id == _USER)
+                  .group_by(events.c.item_id)
+                  .having(sa.func.max(events.c.id) == sa.func.max(
+                      sa.case((events.c.type == "dislike", events.c.id)))))
+#: What changes whenever the user's stored state does (the hot query of every request).
+_USER_VERSION = sa.select(
+    sa.select(sa.func.count()).select_from(events).where(events.c.user_id == _USER)
+    .scalar_subquery(),
+    sa.select(sa.func.max(events.c.id)).where(events.c.user_id == _USER).scalar_subquery(),
+    sa.select(sa.func.max(erasures.c.seq)).where(erasures.c.user_id == _USER)
+    .scalar_subquery())
 
 
 class StoreError(TrustrecError):
@@ -132,14 +162,36 @@ class Event:
 
 @dataclass(frozen=True)
 class UserEvents:
-    """One user's events, oldest first, as parallel arrays."""
+    """One user's latest events, oldest first, as parallel arrays, and ``disliked``: the
+    items whose latest event over the user's *whole* history is a dislike."""
 
     item_id: np.ndarray
     type: np.ndarray
     value: np.ndarray
+    disliked: np.ndarray
 
     def __len__(self) -> int:
         return len(self.item_id)
+
+
+#: the events of a user who has none
+NO_EVENTS = UserEvents(*(np.empty(0, dtype=str),) * 2, np.empty(0, np.float32),
+                       np.empty(0, dtype=str))
+
+
+@dataclass(frozen=True)
+class UserVersion:
+    """Changes whenever a user's stored state does: their event count, latest event ID and
+    latest erasure (None: never erased). Equal versions mean equal stored state."""
+
+    n_events: int
+    last_event: int | None
+    erasure: int | None
+
+    @property
+    def erased(self) -> bool:
+        """The user was erased: the model's knowledge of them must not be used."""
+        return self.erasure is not None
 
 
 @dataclass(frozen=True)
@@ -190,13 +242,21 @@ def make_engine(url: str) -> sa.Engine:
 
 
 class EventStore:
-    """Events, idempotency keys, API keys and served lists in one SQL database."""
+    """Events, idempotency keys, erasures, API keys and served lists in one SQL database."""
 
     def __init__(self, url: str) -> None:
         self.url = url
         self.engine = make_engine(url)
         #: why the last write failed, None once a write succeeds (see :meth:`writable`)
         self.write_error: str | None = None
+        compiled = _USER_VERSION.compile(dialect=self.engine.dialect)
+        self._version_sql = compiled.string
+        #: the driver's parameters for ``user``: positional or named, as the dialect wants
+        self._version_params: Callable[[str], Any] = (
+            (lambda user: tuple(user for _ in compiled.positiontup or ()))
+            if compiled.positional else (lambda user: {name: user for name in compiled.params}))
+        self._writer: GroupCommitter[_BatchRequest,
+                                     BatchResult] = GroupCommitter(self.engine, _store_batch)
         try:
             metadata.create_all(self.engine)
             self._add_missing_columns()
@@ -216,11 +276,17 @@ class EventStore:
                         conn.execute(sa.text(f'ALTER TABLE {table.name} ADD COLUMN '
                                              f'{column.name} {kind}'))
 
+    @property
+    def local(self) -> bool:
+        """A SQLite file: a read is a local call of microseconds, not a network round trip."""
+        return self.engine.dialect.name == "sqlite"
+
     def _where(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     def close(self) -> None:
-        """Release the connection pool."""
+        """Stop the writer thread and release the connection pool."""
+        self._writer.close()
         self.engine.dispose()
 
     def ping(self) -> bool:
@@ -281,50 +347,63 @@ class EventStore:
                  "timestamp": int(now) if ev.timestamp is None else int(ev.timestamp),
                  "idempotency_key": idempotency_key} for ev in batch]
         try:
-            with self.engine.begin() as conn:
-                if idempotency_key is not None:
-                    conn.execute(batches.insert().values(
-                        idempotency_key=idempotency_key, n_events=len(rows), received_at=now,
-                        payload_sha256=digest))
-                if rows:
-                    conn.execute(events.insert(), rows)
-        except IntegrityError as exc:
-            if idempotency_key is None:
-                raise self._write_failed("batch not stored", exc) from None
-            with self.engine.connect() as conn:
-                first = conn.execute(sa.select(batches.c.n_events, batches.c.payload_sha256)
-                                     .where(batches.c.idempotency_key == idempotency_key)).one()
-            if first.payload_sha256 != digest:
-                raise IdempotencyConflict("idempotency key already used with other events; "
-                                          "send a new key for a new batch") from None
-            return BatchResult(n_events=int(first.n_events), duplicate=True)
+            result = self._writer.submit((rows, idempotency_key, now, digest))
         except SQLAlchemyError as exc:
             raise self._write_failed("batch not stored", exc) from None
         self.write_error = None
-        return BatchResult(n_events=len(rows), duplicate=False)
+        return result
 
     def user_events(self, user_id: str, limit: int = 500) -> UserEvents:
-        """The user's latest ``limit`` events, oldest first."""
+        """The user's latest ``limit`` events, oldest first, and the items they dislike."""
         with self.engine.connect() as conn:
             rows = conn.execute(_USER_EVENTS, {"user": user_id, "limit": limit}).all()[::-1]
-        if not rows:
-            return UserEvents(np.empty(0, dtype=str), np.empty(0, dtype=str),
-                              np.empty(0, np.float32))
-        items, types, values = zip(*rows, strict=True)
+            disliked = conn.execute(_USER_DISLIKED, {"user": user_id}).scalars().all()
+        items, types, values = zip(*rows, strict=True) if rows else ((), (), ())
         return UserEvents(np.array(items, dtype=str), np.array(types, dtype=str),
-                          np.array(values, dtype=np.float32))
+                          np.array(values, dtype=np.float32), np.array(disliked, dtype=str))
+
+    def user_version(self, user_id: str) -> UserVersion:
+        """The user's :class:`UserVersion` (one small indexed query, asked on every
+        recommendation: run on the driver's cursor, as SQLAlchemy's result machinery
+        would cost several times the query itself)."""
+        with self.engine.connect() as conn:
+            cursor = conn.connection.driver_connection.cursor()
+            try:
+                cursor.execute(self._version_sql, self._version_params(user_id))
+                n, last, erasure = cursor.fetchone()
+            finally:
+                cursor.close()
+        return UserVersion(int(n), last, erasure)
 
     def count_events(self) -> int:
         """Number of stored events."""
         with self.engine.connect() as conn:
             return int(conn.execute(sa.select(sa.func.count()).select_from(events)).scalar_one())
 
-    def delete_user(self, user_id: str) -> int:
-        """Erase every event and served-list row of ``user_id``; returns events erased."""
+    def delete_user(self, user_id: str, now: float | None = None) -> int:
+        """Record a pending erasure of ``user_id`` and erase their events and served-list
+        rows, in one transaction; returns the events erased."""
+        now = time.time() if now is None else now
         with self.engine.begin() as conn:
+            conn.execute(erasures.insert().values(user_id=user_id, requested_at=now))
             n = conn.execute(events.delete().where(events.c.user_id == user_id)).rowcount
             conn.execute(served.delete().where(served.c.user_id == user_id))
         return int(n)
+
+    def pending_erasures(self) -> list[str]:
+        """Users whose erasure is recorded but not yet finished in the model, oldest first."""
+        query = (sa.select(erasures.c.user_id).where(erasures.c.done_at.is_(None))
+                 .group_by(erasures.c.user_id).order_by(sa.func.min(erasures.c.seq)))
+        with self.engine.connect() as conn:
+            return [str(u) for u in conn.execute(query).scalars()]
+
+    def finish_erasures(self, user_ids: Sequence[str], now: float | None = None) -> None:
+        """Mark the erasures of ``user_ids`` done: the saved model no longer holds them."""
+        now = time.time() if now is None else now
+        with self.engine.begin() as conn:
+            conn.execute(erasures.update().where(erasures.c.user_id.in_(list(user_ids)),
+                                                 erasures.c.done_at.is_(None))
+                         .values(done_at=now))
 
     def export(self) -> pd.DataFrame:
         """All events in arrival order as ``user_id, item_id, rating, timestamp, type``
@@ -382,3 +461,28 @@ def training_events(frame: pd.DataFrame) -> pd.DataFrame:
         .transform("last").astype(bool)
     keep = frame[good & last_is_good].drop_duplicates(["user_id", "item_id"], keep="last")
     return keep[["user_id", "item_id", "rating", "timestamp"]].reset_index(drop=True)
+
+
+#: one batch for the writer: rows, scoped idempotency key, arrival time, payload digest
+_BatchRequest = tuple[list[dict[str, Any]], str | None, float, str | None]
+
+
+def _store_batch(conn: sa.Connection, request: _BatchRequest) -> BatchResult:
+    """Insert one batch inside the writer's transaction. A repeated (scoped) idempotency key
+    stores nothing: with the same payload digest it reports the first batch's size, with
+    another it is an :class:`IdempotencyConflict`."""
+    rows, key, now, digest = request
+    if key is not None:
+        claim = _CLAIM_KEY.get(conn.dialect.name, _CLAIM_KEY["sqlite"])
+        claimed = conn.execute(claim, {"idempotency_key": key, "n_events": len(rows),
+                                       "received_at": now, "payload_sha256": digest})
+        if claimed.rowcount == 0:
+            first = conn.execute(sa.select(batches.c.n_events, batches.c.payload_sha256)
+                                 .where(batches.c.idempotency_key == key)).one()
+            if first.payload_sha256 != digest:
+                raise IdempotencyConflict("idempotency key already used with other events; "
+                                          "send a new key for a new batch")
+            return BatchResult(n_events=int(first.n_events), duplicate=True)
+    if rows:
+        conn.execute(events.insert(), rows)
+    return BatchResult(n_events=len(rows), duplicate=False)
