@@ -112,7 +112,9 @@ erasures = sa.Table(
 )
 
 #: ``INSERT … ON CONFLICT DO NOTHING`` of an idempotency key, per dialect
+# RETURNING tells whether the row went in: psycopg reports rowcount -1 for this statement
 _CLAIM_KEY = {name: dialect.insert(batches).on_conflict_do_nothing()
+              .returning(batches.c.idempotency_key)
               for name, dialect in (("sqlite", sqlite), ("postgresql", postgresql))}
 _USER = sa.bindparam("user")
 #: A user's latest events, built once (read when the user's events changed).
@@ -476,7 +478,7 @@ def _store_batch(conn: sa.Connection, request: _BatchRequest) -> BatchResult:
         claim = _CLAIM_KEY.get(conn.dialect.name, _CLAIM_KEY["sqlite"])
         claimed = conn.execute(claim, {"idempotency_key": key, "n_events": len(rows),
                                        "received_at": now, "payload_sha256": digest})
-        if claimed.rowcount == 0:
+        if claimed.first() is None:  # the key was there already
             first = conn.execute(sa.select(batches.c.n_events, batches.c.payload_sha256)
                                  .where(batches.c.idempotency_key == key)).one()
             if first.payload_sha256 != digest:
