@@ -215,7 +215,7 @@ def test_killing_the_supervisor_stops_its_workers(tmp_path: Path) -> None:
         deadline = time.monotonic() + 60
         while len(workers) < 2 and time.monotonic() < deadline:  # workers, not the tracker
             workers = [p for p in psutil.Process(supervisor.pid).children()
-                       if "multiprocessing.resource_tracker" not in " ".join(p.cmdline())]
+                       if _is_worker(p)]
             time.sleep(0.2)
         assert len(workers) == 2
         supervisor.send_signal(signal.SIGKILL)
@@ -229,6 +229,17 @@ def test_killing_the_supervisor_stops_its_workers(tmp_path: Path) -> None:
         for worker in workers:
             if worker.is_running():
                 worker.kill()
+
+
+def _is_worker(process) -> bool:
+    """A live uvicorn worker (not multiprocessing's resource tracker, not a child that is
+    exiting while we look: uvicorn may restart a worker that died during start-up)."""
+    import psutil
+
+    try:
+        return "multiprocessing.resource_tracker" not in " ".join(process.cmdline())
+    except (psutil.ZombieProcess, psutil.NoSuchProcess):
+        return False
 
 
 def test_serve_refuses_a_bad_model_dir_in_one_line(capsys, tmp_path: Path) -> None:
