@@ -226,6 +226,9 @@ def test_killing_the_supervisor_stops_its_workers(tmp_path: Path) -> None:
         again.kill()
         again.wait(10)
     finally:
+        if supervisor.poll() is None:  # the test failed before its SIGKILL
+            supervisor.kill()
+            supervisor.wait(10)
         for worker in workers:
             if worker.is_running():
                 worker.kill()
