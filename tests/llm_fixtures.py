@@ -72,12 +72,7 @@ def served_lm(bundled_lm: TransformersLM) -> Iterator[OpenAICompatibleLM]:
         _wait_until_up(url, proc, 180)
         yield OpenAICompatibleLM(url, str(folder), timeout=120, max_retries=0)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        _stop(proc)
 
 
 @pytest.fixture(scope="session")
@@ -113,9 +108,14 @@ def llamacpp_server_lm(llamacpp_gguf: Path) -> Iterator[OpenAICompatibleLM]:
         _wait_until_up(url, proc, 120)
         yield OpenAICompatibleLM(url, "smollm2", timeout=120, max_retries=0)
     finally:
-        proc.terminate()
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        _stop(proc)
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    """Stop a test server: SIGTERM, then SIGKILL if it lingers."""
+    proc.terminate()
+    try:
+        proc.wait(15)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)

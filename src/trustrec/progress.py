@@ -13,6 +13,10 @@ from contextlib import contextmanager
 ProgressFn = Callable[[str, int, int], None]
 
 
+def ignore(_what: str, _done: int, _total: int) -> None:
+    """The reporter of a caller that asked for no progress (``on_progress or ignore``)."""
+
+
 @contextmanager
 def terminal_progress() -> Iterator[ProgressFn | None]:
     """A reporter drawing one bar per ``what`` on stderr when it is a terminal, else None."""

@@ -121,17 +121,28 @@ def load_data(path: Path, columns: str | None = None, duplicates: str = "error",
 def with_titles(frame: pd.DataFrame, recommender, items: Path | None) -> pd.DataFrame:
     """``frame`` with a ``title`` column after ``item_id``, from the item table ``items`` or
     what the model stores; unchanged when only item IDs are known."""
-    from trustrec.data import readers
-    from trustrec.explain import ItemInfo
-
-    index = recommender.item_index_
-    info = ItemInfo.from_table(readers.read_items(items), index) if items else \
-        ItemInfo.from_model(recommender)
-    if frame.empty or (info.titles == index.ids.astype(str)).all():
+    if frame.empty:
         return frame
-    titles = info.titles[index.lookup(frame["item_id"].to_numpy(), what="item")]
+    ids = frame["item_id"].astype(str)
+    if items:  # only the titles: no genre or word matrices built for this
+        from trustrec.data import readers
+
+        table = readers.read_items(items)
+        named = dict(zip(table["item_id"].astype(str), table["title"].fillna(""), strict=True))
+        titles = ids.map(named).fillna("")
+        titles = titles.where(titles != "", ids)
+    else:
+        from trustrec.explain import ItemInfo
+
+        index = recommender.item_index_
+        known = ItemInfo.from_model(recommender).titles  # what the model stores (cheap)
+        titles = pd.Series(known[index.lookup(frame["item_id"].to_numpy(), what="item")],
+                           index=frame.index)
+    if (titles == ids).all():
+        return frame
     at = frame.columns.get_loc("item_id") + 1
-    return pd.concat([frame.iloc[:, :at], pd.DataFrame({"title": titles}, index=frame.index),
+    return pd.concat([frame.iloc[:, :at], pd.DataFrame({"title": titles.to_numpy()},
+                                                       index=frame.index),
                       frame.iloc[:, at:]], axis=1)
 
 

@@ -140,9 +140,10 @@ def read_items(path: str | Path, columns: Mapping[str, str] | None = None) -> pd
     present. Every other column is kept as an attribute. Item IDs must be unique.
     """
     path = Path(path)
-    if columns is None and (path.is_dir() or path.name in ("u.item", "movies.dat")):
-        from trustrec.data.movielens import read_movielens_items
+    from trustrec.data.movielens import ITEM_FILES, read_movielens_items  # (it imports us)
 
+    # movies.csv has a header: the generic reader below handles it
+    if columns is None and (path.is_dir() or path.name in ITEM_FILES.keys() - {"movies.csv"}):
         return read_movielens_items(path)
     table = read_table(path, columns=columns, roles=ITEM_ROLES, required=("item_id",))
     frame, mapping = table.frame, table.mapping

@@ -14,7 +14,7 @@ from typing import Any
 from trustrec.data import Dataset, readers, split, synthetic
 from trustrec.errors import ConfigError
 from trustrec.experiment import ModelSpec, compare_models, summary_rows
-from trustrec.progress import ProgressFn
+from trustrec.progress import ProgressFn, ignore
 from trustrec.report.evaluation import comparison_section, dataset_section
 from trustrec.report.html import Report, Section
 
@@ -63,7 +63,7 @@ def run_demo(
     capability ``sections`` (cold start and search, sequences, robustness, privacy, fairness
     and explanations), write a report. ``on_progress(what, done, total)`` hears of every
     fitted model and of every section as it starts and ends."""
-    tell = on_progress or (lambda _what, _done, _total: None)
+    tell = on_progress or ignore
     builders = _trust_sections()
     unknown = sorted(set(sections) - set(builders))
     if unknown:

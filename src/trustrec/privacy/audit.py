@@ -30,7 +30,7 @@ from trustrec.privacy.membership import (
     user_scores,
 )
 from trustrec.privacy.unlearning import forget_users
-from trustrec.progress import ProgressFn
+from trustrec.progress import ProgressFn, ignore
 
 #: The ε values of the utility/privacy curve (∞: the same model without noise).
 CURVE_EPSILONS = (0.5, 1.0, 2.0, 4.0, 8.0, math.inf)
@@ -150,7 +150,7 @@ def dp_curve(dataset: Dataset, epsilons: Sequence[float] = CURVE_EPSILONS,
     NDCG@k on a random 80/20 holdout, both attacks' AUC, the guarantee's unit and the parts
     of the artifact it releases. ``dataset`` needs a public item catalogue.
     ``on_progress(what, done, total)`` hears of every finished (model, ε)."""
-    tell = on_progress or (lambda _what, _done, _total: None)
+    tell = on_progress or ignore
     split = random_holdout(dataset, 0.2, seed=seed)
     rows: list[dict[str, Any]] = []
     total = len(epsilons) * len(DP_MODELS)
@@ -190,7 +190,7 @@ def privacy_audit(dataset: Dataset, model: str, params: Mapping[str, Any] | None
                   on_progress: ProgressFn | None = None) -> PrivacyReport:
     """Membership attacks on ``model`` (and with ``dp_curve_too`` the DP models' curve and
     the release advice). ``on_progress(what, done, total)`` hears of each finished step."""
-    tell = on_progress or (lambda _what, _done, _total: None)
+    tell = on_progress or ignore
     tell(f"membership attacks on {model}", 0, 1)
     attacks = audit_membership(dataset, model, params, k=k, seed=seed)
     tell(f"membership attacks on {model}", 1, 1)

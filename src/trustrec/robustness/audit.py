@@ -26,7 +26,7 @@ from trustrec.data.split import random_holdout
 from trustrec.errors import ConfigError
 from trustrec.models.base import Recommender
 from trustrec.models.registry import create_model
-from trustrec.progress import ProgressFn
+from trustrec.progress import ProgressFn, ignore
 from trustrec.robustness.defend import DEFENCES, downweight, drop_flagged, simulated_detector
 from trustrec.robustness.detect import (
     Detection,
@@ -235,7 +235,7 @@ def audit_robustness(
     LLM agent choosing the items (profiles of at most ``max_length`` items; see
     :mod:`trustrec.robustness.llm_audit`). ``on_progress(what, done, total)`` hears of every
     finished seed."""
-    tell = on_progress or (lambda _what, _done, _total: None)
+    tell = on_progress or ignore
     if seeds < 1:
         raise ConfigError(f"seeds must be ≥ 1, got {seeds}")
     if attack == "text":
